@@ -1,0 +1,143 @@
+//! Wiring: database creation and migrations, pools, shared services, and the
+//! HTTP server. [`Application::build`] binds first, so tests can ask for
+//! port 0 and learn the real port.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+
+use crate::auth::jwt::JwtKeys;
+use crate::auth::oauth42::OAuth42;
+use crate::auth::password::PasswordHasher;
+use crate::auth::session_cache::SessionCache;
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+
+/// How often expired one-time rows are swept.
+const JANITOR_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Everything a request handler may need, cheap to clone (all shared).
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: DbPool,
+    pub redis: Option<deadpool_redis::Pool>,
+    pub jwt: Arc<JwtKeys>,
+    pub passwords: PasswordHasher,
+    pub sessions: Arc<SessionCache>,
+    /// `None` when no client id is configured: the endpoints answer 503.
+    pub oauth42: Option<Arc<OAuth42>>,
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Creates the database if needed, migrates it, binds the listener and
+    /// prepares the server (which runs once awaited).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let database_url = settings.database_url.expose_secret().to_string();
+        db::create_database_if_missing(&database_url).await?;
+        let applied = db::run_migrations(&database_url).await?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied migrations");
+        }
+        let state = AppState::new(settings)?;
+        let listener = TcpListener::bind(state.settings.bind_addr)
+            .with_context(|| format!("binding {}", state.settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        tracing::info!(address = %listener.local_addr()?, "listening");
+
+        actix_web::rt::spawn(janitor(state.db.clone()));
+
+        let workers = match state.settings.workers {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        let data = web::Data::new(state);
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(crate::http::middleware::json_errors())
+                .wrap(actix_web::middleware::from_fn(
+                    crate::http::middleware::request_id,
+                ))
+                .app_data(data.clone())
+                .configure(crate::http::configure)
+        })
+        .workers(workers)
+        .shutdown_timeout(10)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Stops the server from elsewhere (tests, a shutdown coordinator).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains connections and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+impl AppState {
+    pub fn new(settings: Settings) -> anyhow::Result<Self> {
+        let db = db::build_pool(settings.database_url.expose_secret(), settings.db_pool_size)?;
+        let redis = settings
+            .redis_url
+            .as_ref()
+            .map(|url| {
+                deadpool_redis::Config::from_url(url.expose_secret())
+                    .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+                    .context("building the Redis pool")
+            })
+            .transpose()?;
+        let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Ok(AppState {
+            jwt: Arc::new(JwtKeys::new(&settings.jwt)?),
+            passwords: PasswordHasher::new(parallelism)?,
+            sessions: Arc::new(SessionCache::new(settings.jwt.session_cache_ttl)),
+            oauth42: settings
+                .oauth42
+                .as_ref()
+                .map(OAuth42::new)
+                .transpose()?
+                .map(Arc::new),
+            settings: Arc::new(settings),
+            db,
+            redis,
+        })
+    }
+}
+
+/// Sweeps expired challenges, OAuth states, refresh tokens and stale
+/// throttles. Failures are logged and retried at the next tick.
+async fn janitor(pool: DbPool) {
+    let mut tick = tokio::time::interval(JANITOR_INTERVAL);
+    loop {
+        tick.tick().await;
+        let result = async {
+            let mut conn = pool.get().await?;
+            anyhow::Ok(db::delete_expired(&mut conn).await?)
+        }
+        .await;
+        match result {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "swept expired rows"),
+            Err(e) => tracing::warn!(error = %e, "janitor sweep failed"),
+        }
+    }
+}

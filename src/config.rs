@@ -1,0 +1,547 @@
+//! Typed settings, read once at start from an optional TOML file and the
+//! environment (the environment wins), then validated.
+//!
+//! The environment names are part of the public contract (see the README's
+//! configuration table). Secrets are [`SecretString`]s so that neither `Debug`
+//! nor a log line can print them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use url::Url;
+
+/// The smallest JWT secret accepted: HS256 keys shorter than the hash output
+/// weaken the signature.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// The database a developer gets in dev mode when `DATABASE_URL` is unset.
+pub const DEV_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/transcendence";
+
+/// Everything read from the environment, named as in the environment
+/// (lower-cased). Validated into [`Settings`].
+#[derive(Debug, Deserialize)]
+struct RawSettings {
+    app_env: Option<String>,
+    database_url: Option<SecretString>,
+    redis_url: Option<SecretString>,
+    jwt_secret: Option<SecretString>,
+    jwt_secret_file: Option<PathBuf>,
+    bind_addr: Option<String>,
+    public_url: Option<String>,
+    allowed_origins: Option<String>,
+    data_dir: Option<PathBuf>,
+    log_format: Option<String>,
+    workers: Option<usize>,
+    db_pool_size: Option<usize>,
+    trusted_proxies: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    access_token_ttl_secs: Option<u64>,
+    refresh_token_ttl_secs: Option<u64>,
+    session_cache_ttl_secs: Option<u64>,
+    totp_issuer: Option<String>,
+    oauth42_client_id: Option<String>,
+    oauth42_client_secret: Option<SecretString>,
+    oauth42_client_secret_file: Option<PathBuf>,
+    oauth42_authorize_url: Option<String>,
+    oauth42_token_url: Option<String>,
+    oauth42_api_url: Option<String>,
+    oauth42_redirect_uri: Option<String>,
+}
+
+/// The environment variables read, in the order of the README's table.
+const ENV_NAMES: &[&str] = &[
+    "APP_ENV",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "JWT_SECRET",
+    "JWT_SECRET_FILE",
+    "BIND_ADDR",
+    "PUBLIC_URL",
+    "ALLOWED_ORIGINS",
+    "DATA_DIR",
+    "LOG_FORMAT",
+    "WORKERS",
+    "DB_POOL_SIZE",
+    "TRUSTED_PROXIES",
+    "JWT_ISSUER",
+    "JWT_AUDIENCE",
+    "ACCESS_TOKEN_TTL_SECS",
+    "REFRESH_TOKEN_TTL_SECS",
+    "SESSION_CACHE_TTL_SECS",
+    "TOTP_ISSUER",
+    "OAUTH42_CLIENT_ID",
+    "OAUTH42_CLIENT_SECRET",
+    "OAUTH42_CLIENT_SECRET_FILE",
+    "OAUTH42_AUTHORIZE_URL",
+    "OAUTH42_TOKEN_URL",
+    "OAUTH42_API_URL",
+    "OAUTH42_REDIRECT_URI",
+];
+
+/// Why the settings were refused. The message names the variable to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("could not read settings: {0}")]
+    Read(String),
+    #[error("{name}: {problem}")]
+    Invalid { name: &'static str, problem: String },
+}
+
+fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The validated settings every part of the server is built from.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Dev mode: a generated JWT secret kept in `data_dir`, and a default
+    /// local database. Never for production.
+    pub dev_mode: bool,
+    pub database_url: SecretString,
+    /// Only needed by several nodes; `/readyz` checks it when set.
+    pub redis_url: Option<SecretString>,
+    pub jwt: JwtSettings,
+    pub bind_addr: SocketAddr,
+    /// The address clients use to reach the service (scheme, host, port).
+    pub public_url: Url,
+    /// Browser origins allowed to open the websocket and call the API.
+    pub allowed_origins: Vec<String>,
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    pub db_pool_size: usize,
+    /// Peers whose `X-Forwarded-For` is believed (the gateway). Anyone else's
+    /// header is ignored, so a client cannot pick the address it is throttled by.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub totp_issuer: String,
+    pub oauth42: Option<OAuth42Settings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct JwtSettings {
+    pub secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// How long a node trusts its cached "session not revoked" answer.
+    /// A revocation made on another node takes at most this long to bite.
+    pub session_cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuth42Settings {
+    pub client_id: String,
+    pub client_secret: SecretString,
+    pub authorize_url: Url,
+    pub token_url: Url,
+    /// Base of the provider's API; the profile is read from `{api_url}/v2/me`.
+    pub api_url: Url,
+    pub redirect_uri: Url,
+}
+
+impl Settings {
+    /// Reads the optional TOML file, then the environment, and validates.
+    /// `dev` forces dev mode (as `APP_ENV=dev` does).
+    pub fn load(config_file: Option<&Path>, dev: bool) -> Result<Self, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = config_file {
+            if !path.exists() {
+                return Err(ConfigError::Read(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        Self::from_figment(figment.merge(Env::raw().only(ENV_NAMES)), dev)
+    }
+
+    /// Validates settings from any figment source, keyed by the lower-cased
+    /// environment names (`database_url`, `jwt_secret`, …). Tests use this to
+    /// build settings without touching the process environment.
+    pub fn from_figment(figment: Figment, dev: bool) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment
+            .extract()
+            .map_err(|e| ConfigError::Read(e.to_string()))?;
+        Self::validate(raw, dev)
+    }
+
+    fn validate(raw: RawSettings, dev: bool) -> Result<Self, ConfigError> {
+        let dev_mode = dev
+            || match raw.app_env.as_deref() {
+                None | Some("prod") | Some("production") => false,
+                Some("dev") | Some("development") => true,
+                Some(other) => {
+                    return Err(invalid(
+                        "APP_ENV",
+                        format!("unknown environment {other:?} (use dev or production)"),
+                    ));
+                }
+            };
+
+        let database_url = match raw.database_url {
+            Some(url) => url,
+            None if dev_mode => SecretString::from(DEV_DATABASE_URL),
+            None => return Err(invalid("DATABASE_URL", "is required")),
+        };
+        let parsed_db = Url::parse(database_url.expose_secret())
+            .map_err(|e| invalid("DATABASE_URL", format!("not a URL: {e}")))?;
+        if !matches!(parsed_db.scheme(), "postgres" | "postgresql") {
+            return Err(invalid("DATABASE_URL", "must be a postgres:// URL"));
+        }
+        if parsed_db.path().trim_start_matches('/').is_empty() {
+            return Err(invalid("DATABASE_URL", "must name a database"));
+        }
+
+        let data_dir = raw.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let secret = match (raw.jwt_secret, raw.jwt_secret_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "set JWT_SECRET or JWT_SECRET_FILE, not both",
+                ));
+            }
+            (Some(secret), None) => secret,
+            (None, Some(path)) => read_secret_file("JWT_SECRET_FILE", &path)?,
+            (None, None) if dev_mode => dev_jwt_secret(&data_dir)?,
+            (None, None) => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    "no JWT secret: set JWT_SECRET or JWT_SECRET_FILE (at least 32 bytes), \
+                     or run `transcendence serve --dev` for a generated development secret",
+                ));
+            }
+        };
+        if secret.expose_secret().len() < MIN_JWT_SECRET_BYTES {
+            return Err(invalid(
+                "JWT_SECRET",
+                format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+            ));
+        }
+
+        let bind_addr = raw
+            .bind_addr
+            .as_deref()
+            .unwrap_or("127.0.0.1:8000")
+            .parse()
+            .map_err(|e| invalid("BIND_ADDR", format!("not an address:port: {e}")))?;
+
+        let public_url = parse_url(
+            "PUBLIC_URL",
+            raw.public_url.as_deref().unwrap_or("http://localhost:8000"),
+        )?;
+        let allowed_origins = match raw.allowed_origins.as_deref() {
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| parse_origin("ALLOWED_ORIGINS", s))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![public_url.origin().ascii_serialization()],
+        };
+
+        let log_format = match raw.log_format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("{other:?} is not text or json"),
+                ));
+            }
+        };
+
+        let trusted_proxies = raw
+            .trusted_proxies
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| invalid("TRUSTED_PROXIES", format!("{s:?} is not an IP address")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let access_ttl = raw.access_token_ttl_secs.unwrap_or(3600);
+        let refresh_ttl = raw.refresh_token_ttl_secs.unwrap_or(86_400);
+        if access_ttl == 0 || refresh_ttl == 0 {
+            return Err(invalid(
+                "ACCESS_TOKEN_TTL_SECS",
+                "token lifetimes must be positive",
+            ));
+        }
+        let db_pool_size = raw.db_pool_size.unwrap_or(16);
+        if db_pool_size == 0 {
+            return Err(invalid("DB_POOL_SIZE", "must be at least 1"));
+        }
+
+        let oauth42 = match raw.oauth42_client_id.filter(|id| !id.is_empty()) {
+            None => None,
+            Some(client_id) => {
+                let client_secret =
+                    match (raw.oauth42_client_secret, raw.oauth42_client_secret_file) {
+                        (Some(secret), None) => secret,
+                        (None, Some(path)) => {
+                            read_secret_file("OAUTH42_CLIENT_SECRET_FILE", &path)?
+                        }
+                        _ => {
+                            return Err(invalid(
+                                "OAUTH42_CLIENT_SECRET",
+                                "set exactly one of OAUTH42_CLIENT_SECRET or \
+                                 OAUTH42_CLIENT_SECRET_FILE when OAUTH42_CLIENT_ID is set",
+                            ));
+                        }
+                    };
+                let default_redirect = public_url
+                    .join("/api/auth/oauth/42/callback")
+                    .map_err(|e| invalid("PUBLIC_URL", e.to_string()))?;
+                Some(OAuth42Settings {
+                    client_id,
+                    client_secret,
+                    authorize_url: parse_url(
+                        "OAUTH42_AUTHORIZE_URL",
+                        raw.oauth42_authorize_url
+                            .as_deref()
+                            .unwrap_or("https://api.intra.42.fr/oauth/authorize"),
+                    )?,
+                    token_url: parse_url(
+                        "OAUTH42_TOKEN_URL",
+                        raw.oauth42_token_url
+                            .as_deref()
+                            .unwrap_or("https://api.intra.42.fr/oauth/token"),
+                    )?,
+                    api_url: parse_url(
+                        "OAUTH42_API_URL",
+                        raw.oauth42_api_url
+                            .as_deref()
+                            .unwrap_or("https://api.intra.42.fr"),
+                    )?,
+                    redirect_uri: match raw.oauth42_redirect_uri.as_deref() {
+                        Some(uri) => parse_url("OAUTH42_REDIRECT_URI", uri)?,
+                        None => default_redirect,
+                    },
+                })
+            }
+        };
+
+        Ok(Settings {
+            dev_mode,
+            database_url,
+            redis_url: raw.redis_url.filter(|u| !u.expose_secret().is_empty()),
+            jwt: JwtSettings {
+                secret,
+                issuer: raw.jwt_issuer.unwrap_or_else(|| "transcendence".into()),
+                audience: raw.jwt_audience.unwrap_or_else(|| "transcendence".into()),
+                access_ttl: Duration::from_secs(access_ttl),
+                refresh_ttl: Duration::from_secs(refresh_ttl),
+                session_cache_ttl: Duration::from_secs(raw.session_cache_ttl_secs.unwrap_or(10)),
+            },
+            bind_addr,
+            public_url,
+            allowed_origins,
+            data_dir,
+            log_format,
+            workers: raw.workers.unwrap_or(0),
+            db_pool_size,
+            trusted_proxies,
+            totp_issuer: raw.totp_issuer.unwrap_or_else(|| "transcendence".into()),
+            oauth42,
+        })
+    }
+
+    /// Whether cookies must carry `Secure` (the public address is HTTPS).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}
+
+fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| invalid(name, format!("{value:?}: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(name, format!("{value:?} must be http(s)")));
+    }
+    Ok(url)
+}
+
+fn parse_origin(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    let url = parse_url(name, value)?;
+    Ok(url.origin().ascii_serialization())
+}
+
+fn read_secret_file(name: &'static str, path: &Path) -> Result<SecretString, ConfigError> {
+    let content = std::fs::read_to_string(path)
+        .map_err(|e| invalid(name, format!("cannot read {}: {e}", path.display())))?;
+    Ok(SecretString::from(content.trim_end_matches(['\n', '\r'])))
+}
+
+/// Dev mode's JWT secret: generated once and kept in `data_dir` so tokens
+/// survive a restart.
+fn dev_jwt_secret(data_dir: &Path) -> Result<SecretString, ConfigError> {
+    let path = data_dir.join("jwt_secret");
+    if path.exists() {
+        return read_secret_file("DATA_DIR", &path);
+    }
+    let fail = |e: std::io::Error| invalid("DATA_DIR", format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(data_dir).map_err(fail)?;
+    let secret = crate::auth::random_token(48);
+    write_private_file(&path, secret.as_bytes()).map_err(fail)?;
+    Ok(SecretString::from(secret))
+}
+
+#[cfg(unix)]
+fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(content)
+}
+
+#[cfg(not(unix))]
+fn write_private_file(path: &Path, content: &[u8]) -> std::io::Result<()> {
+    std::fs::write(path, content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw() -> RawSettings {
+        RawSettings {
+            app_env: None,
+            database_url: Some(SecretString::from("postgres://u:hunter2@localhost/db")),
+            redis_url: None,
+            jwt_secret: Some(SecretString::from("x".repeat(32))),
+            jwt_secret_file: None,
+            bind_addr: None,
+            public_url: None,
+            allowed_origins: None,
+            data_dir: None,
+            log_format: None,
+            workers: None,
+            db_pool_size: None,
+            trusted_proxies: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            access_token_ttl_secs: None,
+            refresh_token_ttl_secs: None,
+            session_cache_ttl_secs: None,
+            totp_issuer: None,
+            oauth42_client_id: None,
+            oauth42_client_secret: None,
+            oauth42_client_secret_file: None,
+            oauth42_authorize_url: None,
+            oauth42_token_url: None,
+            oauth42_api_url: None,
+            oauth42_redirect_uri: None,
+        }
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let s = Settings::validate(raw(), false).unwrap();
+        assert_eq!(s.bind_addr.to_string(), "127.0.0.1:8000");
+        assert_eq!(s.allowed_origins, vec!["http://localhost:8000".to_string()]);
+        assert_eq!(s.jwt.access_ttl, Duration::from_secs(3600));
+        assert_eq!(s.jwt.refresh_ttl, Duration::from_secs(86_400));
+        assert!(s.oauth42.is_none());
+    }
+
+    #[test]
+    fn refuses_to_start_without_a_secret_outside_dev_mode() {
+        let mut r = raw();
+        r.jwt_secret = None;
+        let err = Settings::validate(r, false).unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        assert!(err.contains("--dev"), "{err}");
+    }
+
+    #[test]
+    fn refuses_a_short_secret() {
+        let mut r = raw();
+        r.jwt_secret = Some(SecretString::from("x".repeat(31)));
+        let err = Settings::validate(r, false).unwrap_err().to_string();
+        assert!(err.contains("at least 32 bytes"), "{err}");
+    }
+
+    #[test]
+    fn dev_mode_generates_and_keeps_a_secret() {
+        let dir = std::env::temp_dir().join(format!("transcendence-cfg-{}", uuid::Uuid::new_v4()));
+        let mut r = raw();
+        r.jwt_secret = None;
+        r.data_dir = Some(dir.clone());
+        let first = Settings::validate(r, true).unwrap();
+        let mut r = raw();
+        r.jwt_secret = None;
+        r.data_dir = Some(dir.clone());
+        let second = Settings::validate(r, true).unwrap();
+        assert_eq!(
+            first.jwt.secret.expose_secret(),
+            second.jwt.secret.expose_secret()
+        );
+        assert!(first.jwt.secret.expose_secret().len() >= MIN_JWT_SECRET_BYTES);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::validate(raw(), false).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains(&"x".repeat(32)), "{debug}");
+    }
+
+    #[test]
+    fn origins_are_normalised_and_checked() {
+        let mut r = raw();
+        r.allowed_origins = Some("https://pong.example/, http://localhost:5173".into());
+        let s = Settings::validate(r, false).unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            vec!["https://pong.example", "http://localhost:5173"]
+        );
+        let mut r = raw();
+        r.allowed_origins = Some("ftp://nope".into());
+        assert!(Settings::validate(r, false).is_err());
+    }
+
+    #[test]
+    fn oauth_needs_a_secret_and_defaults_to_the_intranet() {
+        let mut r = raw();
+        r.oauth42_client_id = Some("uid".into());
+        assert!(Settings::validate(r, false).is_err());
+        let mut r = raw();
+        r.oauth42_client_id = Some("uid".into());
+        r.oauth42_client_secret = Some(SecretString::from("s"));
+        let s = Settings::validate(r, false).unwrap();
+        let o = s.oauth42.unwrap();
+        assert_eq!(o.token_url.as_str(), "https://api.intra.42.fr/oauth/token");
+        assert_eq!(
+            o.redirect_uri.as_str(),
+            "http://localhost:8000/api/auth/oauth/42/callback"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    auth_sessions (id) {
+        id -> Uuid,
+        user_id -> Int8,
+        created_at -> Timestamptz,
+        last_used_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        revoked_reason -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    auth_throttles (key) {
+        key -> Text,
+        failures -> Int4,
+        window_started_at -> Timestamptz,
+        locked_until -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    login_challenges (token_hash) {
+        token_hash -> Bytea,
+        user_id -> Int8,
+        expires_at -> Timestamptz,
+        attempts -> Int4,
+    }
+}
+
+diesel::table! {
+    oauth_accounts (provider, provider_user_id) {
+        provider -> Text,
+        provider_user_id -> Text,
+        user_id -> Int8,
+        provider_login -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    oauth_states (state_hash) {
+        state_hash -> Bytea,
+        pkce_verifier -> Text,
+        link_user_id -> Nullable<Int8>,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    recovery_codes (id) {
+        id -> Int8,
+        user_id -> Int8,
+        code_hash -> Bytea,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Uuid,
+        session_id -> Uuid,
+        issued_at -> Timestamptz,
+        expires_at -> Timestamptz,
+        used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Int8,
+        username -> Text,
+        email -> Text,
+        password_hash -> Nullable<Text>,
+        totp_secret -> Nullable<Text>,
+        totp_pending_secret -> Nullable<Text>,
+        totp_enabled -> Bool,
+        totp_last_step -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(login_challenges -> users (user_id));
+diesel::joinable!(oauth_accounts -> users (user_id));
+diesel::joinable!(oauth_states -> users (link_user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
+diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    auth_sessions,
+    auth_throttles,
+    login_challenges,
+    oauth_accounts,
+    oauth_states,
+    recovery_codes,
+    refresh_tokens,
+    users,
+);

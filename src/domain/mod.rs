@@ -1,0 +1,4 @@
+//! Pure rules, one module per domain, unit-tested without a runtime. Depends
+//! on nothing else in the crate.
+
+pub mod auth;

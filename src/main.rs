@@ -1,0 +1,75 @@
+//! The `transcendence` binary: `serve` (the default) or `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+use transcendence::app::Application;
+use transcendence::config::Settings;
+use transcendence::{db, telemetry};
+
+#[derive(Parser)]
+#[command(version, about = "Backend of an online Pong platform")]
+struct Cli {
+    /// Development mode: a generated JWT secret kept in DATA_DIR and a local
+    /// default database (same as APP_ENV=dev). Never in production.
+    #[arg(long, global = true)]
+    dev: bool,
+    /// A TOML file of settings; the environment overrides it.
+    #[arg(long, global = true, value_name = "FILE", env = "CONFIG_FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the database if needed, migrate it, and serve (the default).
+    Serve,
+    /// Create the database if needed, apply pending migrations, and exit.
+    Migrate,
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref(), cli.dev) {
+        Ok(settings) => settings,
+        Err(e) => {
+            eprintln!("transcendence: invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_format);
+    if settings.dev_mode {
+        tracing::warn!("dev mode: generated JWT secret, not for production");
+    }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(&settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "fatal");
+            eprintln!("transcendence: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let url = settings.database_url.expose_secret();
+    db::create_database_if_missing(url).await?;
+    let applied = db::run_migrations(url).await?;
+    tracing::info!(migrations = ?applied, "database is up to date");
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Liveness and readiness, including with the database or Redis away.
+
+use std::time::Duration;
+
+use crate::support::db_proxy::DbProxy;
+use crate::support::{
+    PASSWORD, fresh_database_name, server_url, spawn_app, spawn_app_with, spawn_with_settings,
+    test_settings,
+};
+
+#[actix_web::test]
+async fn healthz_and_readyz_answer_when_all_is_up() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.expect(200)["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    let body = ready.expect(200);
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["database"], "ok");
+    assert_eq!(body["redis"], "not_configured");
+}
+
+#[actix_web::test]
+async fn readyz_follows_the_database_down_and_back_up() {
+    let server = url::Url::parse(&server_url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        server.host_str().unwrap(),
+        server.port().unwrap_or(5432)
+    );
+    let proxy = DbProxy::start(upstream).await;
+    let db_name = fresh_database_name();
+    let mut via_proxy = server.clone();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    via_proxy.set_path(&db_name);
+    let app = spawn_with_settings(db_name, test_settings(via_proxy.as_str())).await;
+    app.register("alice").await;
+    app.get("/readyz", None).await.expect(200);
+
+    proxy.cut().await;
+    let ready = app.get("/readyz", None).await;
+    let body = ready.expect(503);
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["database"], "unavailable");
+    // The process itself is fine, and requests that need the database get
+    // a 503 with a code, not a 500.
+    app.get("/healthz", None).await.expect(200);
+    app.login("alice", PASSWORD)
+        .await
+        .expect_error(503, "service_unavailable");
+
+    proxy.restore();
+    let mut ready = app.get("/readyz", None).await;
+    for _ in 0..20 {
+        if ready.status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        ready = app.get("/readyz", None).await;
+    }
+    ready.expect(200);
+    app.login("alice", PASSWORD).await.expect(200);
+}
+
+#[actix_web::test]
+async fn readyz_checks_redis_when_configured() {
+    let app = spawn_app_with(|s| {
+        s.redis_url = Some("redis://127.0.0.1:6379".to_string().into());
+    })
+    .await;
+    let body = app.get("/readyz", None).await.expect(200).clone();
+    assert_eq!(body["redis"], "ok");
+
+    // Nothing listens on port 1.
+    let app = spawn_app_with(|s| {
+        s.redis_url = Some("redis://127.0.0.1:1".to_string().into());
+    })
+    .await;
+    let body = app.get("/readyz", None).await.expect(503).clone();
+    assert_eq!(body["redis"], "unavailable");
+    assert_eq!(body["database"], "ok");
+}

@@ -1,0 +1,14 @@
+//! Integration tests: every test starts a server on a loopback port with a
+//! fresh PostgreSQL database of its own, dropped when the test ends.
+
+mod accounts;
+mod binary;
+mod errors;
+mod health;
+mod migrations;
+mod oauth;
+mod openapi;
+mod support;
+mod throttling;
+mod tokens;
+mod two_factor;
