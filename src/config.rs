@@ -19,6 +19,11 @@ use url::Url;
 /// weaken the signature.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
+/// Longest token lifetimes accepted: a day for access tokens, 90 days for
+/// refresh tokens.
+const MAX_ACCESS_TTL_SECS: u64 = 86_400;
+const MAX_REFRESH_TTL_SECS: u64 = 90 * 86_400;
+
 /// The database a developer gets in dev mode when `DATABASE_URL` is unset.
 pub const DEV_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/transcendence";
 
@@ -35,6 +40,8 @@ struct RawSettings {
     public_url: Option<String>,
     allowed_origins: Option<String>,
     data_dir: Option<PathBuf>,
+    avatar_dir: Option<PathBuf>,
+    languages: Option<String>,
     log_format: Option<String>,
     workers: Option<usize>,
     db_pool_size: Option<usize>,
@@ -65,6 +72,8 @@ const ENV_NAMES: &[&str] = &[
     "PUBLIC_URL",
     "ALLOWED_ORIGINS",
     "DATA_DIR",
+    "AVATAR_DIR",
+    "LANGUAGES",
     "LOG_FORMAT",
     "WORKERS",
     "DB_POOL_SIZE",
@@ -123,6 +132,10 @@ pub struct Settings {
     /// Browser origins allowed to open the websocket and call the API.
     pub allowed_origins: Vec<String>,
     pub data_dir: PathBuf,
+    /// Where uploaded avatars are stored, under content-addressed names.
+    pub avatar_dir: PathBuf,
+    /// Languages a profile may choose; the first is the default.
+    pub languages: Vec<String>,
     pub log_format: LogFormat,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
@@ -284,10 +297,16 @@ impl Settings {
 
         let access_ttl = raw.access_token_ttl_secs.unwrap_or(3600);
         let refresh_ttl = raw.refresh_token_ttl_secs.unwrap_or(86_400);
-        if access_ttl == 0 || refresh_ttl == 0 {
+        if !(1..=MAX_ACCESS_TTL_SECS).contains(&access_ttl) {
             return Err(invalid(
                 "ACCESS_TOKEN_TTL_SECS",
-                "token lifetimes must be positive",
+                format!("must be 1-{MAX_ACCESS_TTL_SECS} seconds"),
+            ));
+        }
+        if !(1..=MAX_REFRESH_TTL_SECS).contains(&refresh_ttl) {
+            return Err(invalid(
+                "REFRESH_TOKEN_TTL_SECS",
+                format!("must be 1-{MAX_REFRESH_TTL_SECS} seconds"),
             ));
         }
         let db_pool_size = raw.db_pool_size.unwrap_or(16);
@@ -344,6 +363,19 @@ impl Settings {
             }
         };
 
+        let languages: Vec<String> = raw
+            .languages
+            .as_deref()
+            .unwrap_or("en,fr,de")
+            .split(',')
+            .map(|l| l.trim().to_lowercase())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if languages.is_empty() {
+            return Err(invalid("LANGUAGES", "needs at least one language"));
+        }
+        let avatar_dir = raw.avatar_dir.unwrap_or_else(|| data_dir.join("avatars"));
+
         Ok(Settings {
             dev_mode,
             database_url,
@@ -360,6 +392,8 @@ impl Settings {
             public_url,
             allowed_origins,
             data_dir,
+            avatar_dir,
+            languages,
             log_format,
             workers: raw.workers.unwrap_or(0),
             db_pool_size,
@@ -440,6 +474,8 @@ mod tests {
             public_url: None,
             allowed_origins: None,
             data_dir: None,
+            avatar_dir: None,
+            languages: None,
             log_format: None,
             workers: None,
             db_pool_size: None,

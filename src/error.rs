@@ -35,8 +35,12 @@ pub enum ErrorCode {
     // 403
     Forbidden,
     WrongPassword,
+    /// Deliberately vague: e.g. the other user blocked you.
+    NotAllowed,
     // 404
     NotFound,
+    NotFriends,
+    NotBlocked,
     // 405
     MethodNotAllowed,
     // 409
@@ -49,12 +53,19 @@ pub enum ErrorCode {
     OauthEmailInUse,
     OauthAccountLinkedElsewhere,
     OauthAlreadyLinked,
+    DisplayNameTaken,
+    FriendRequestExists,
+    AlreadyFriends,
+    UserBlocked,
+    AlreadyBlocked,
     // 413
     PayloadTooLarge,
     // 415
     UnsupportedMediaType,
     // 422
     ValidationFailed,
+    InvalidImage,
+    ImageTooLarge,
     // 429
     TooManyAttempts,
     // 500
@@ -75,8 +86,8 @@ impl ErrorCode {
             | RefreshTokenReused | SessionRevoked | InvalidChallenge | InvalidTwoFactorCode => {
                 StatusCode::UNAUTHORIZED
             }
-            Forbidden | WrongPassword => StatusCode::FORBIDDEN,
-            NotFound => StatusCode::NOT_FOUND,
+            Forbidden | WrongPassword | NotAllowed => StatusCode::FORBIDDEN,
+            NotFound | NotFriends | NotBlocked => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             UsernameTaken
             | EmailTaken
@@ -86,10 +97,15 @@ impl ErrorCode {
             | PasswordNotSet
             | OauthEmailInUse
             | OauthAccountLinkedElsewhere
-            | OauthAlreadyLinked => StatusCode::CONFLICT,
+            | OauthAlreadyLinked
+            | DisplayNameTaken
+            | FriendRequestExists
+            | AlreadyFriends
+            | UserBlocked
+            | AlreadyBlocked => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ValidationFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ValidationFailed | InvalidImage | ImageTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             InternalError => StatusCode::INTERNAL_SERVER_ERROR,
             OauthProviderError => StatusCode::BAD_GATEWAY,

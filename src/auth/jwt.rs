@@ -53,8 +53,8 @@ pub enum TokenError {
     Invalid,
 }
 
-/// A signed token and what the caller needs to store about it.
-#[derive(Debug)]
+/// A signed token and what the caller needs to store about it. No Debug:
+/// the token is a credential.
 pub struct IssuedToken {
     pub token: String,
     pub jti: Uuid,

@@ -26,18 +26,26 @@ impl PasswordHasher {
         })
     }
 
+    /// The permit moves into the blocking task: if the request is dropped
+    /// (client gone), the hash still runs to its end holding its permit, so
+    /// the bound holds however many clients disconnect.
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+        let permit = self.permits.clone().acquire_owned().await?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            hash_blocking(&password)
+        })
+        .await?
     }
 
     /// True when `password` matches `hash`. With no hash, verifies against a
     /// dummy and answers false, in the same time.
     pub async fn verify(&self, password: String, hash: Option<String>) -> anyhow::Result<bool> {
-        let _permit = self.permits.acquire().await?;
+        let permit = self.permits.clone().acquire_owned().await?;
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             Argon2::default()
                 .verify_password(password.as_bytes(), hash.as_str())
                 .is_ok()

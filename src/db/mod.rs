@@ -4,9 +4,11 @@
 //! Query functions take `&mut AsyncPgConnection` so that callers can compose
 //! them inside a transaction.
 
+pub mod notifications;
 pub mod oauth;
 pub mod schema;
 pub mod sessions;
+pub mod social;
 pub mod throttle;
 pub mod two_factor;
 pub mod users;

@@ -17,8 +17,9 @@ pub struct OAuthAccount {
     pub created_at: DateTime<Utc>,
 }
 
-/// A pending authorization, taken back at the callback.
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// A pending authorization, taken back at the callback. No Debug: it
+/// carries the PKCE verifier.
+#[derive(Clone, Queryable, Selectable)]
 #[diesel(table_name = oauth_states)]
 pub struct PendingState {
     pub pkce_verifier: String,
@@ -87,14 +88,17 @@ pub async fn accounts_of_user(
         .await
 }
 
+/// Links a provider account; false when the provider account, or a link of
+/// this user to this provider, already exists (a parallel link won).
 pub async fn insert_account(
     conn: &mut AsyncPgConnection,
     provider: &str,
     provider_user_id: &str,
     user_id: i64,
     provider_login: &str,
-) -> QueryResult<()> {
-    diesel::insert_into(oauth_accounts::table)
+) -> QueryResult<bool> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match diesel::insert_into(oauth_accounts::table)
         .values((
             oauth_accounts::provider.eq(provider),
             oauth_accounts::provider_user_id.eq(provider_user_id),
@@ -103,5 +107,9 @@ pub async fn insert_account(
         ))
         .execute(conn)
         .await
-        .map(drop)
+    {
+        Ok(_) => Ok(true),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }

@@ -22,11 +22,47 @@ diesel::table! {
 }
 
 diesel::table! {
+    blocks (blocker_id, blocked_id) {
+        blocker_id -> Int8,
+        blocked_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    friend_requests (id) {
+        id -> Int8,
+        sender_id -> Int8,
+        addressee_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    friendships (user_a, user_b) {
+        user_a -> Int8,
+        user_b -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     login_challenges (token_hash) {
         token_hash -> Bytea,
         user_id -> Int8,
         expires_at -> Timestamptz,
         attempts -> Int4,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> Int8,
+        user_id -> Int8,
+        kind -> Text,
+        payload -> Jsonb,
+        created_at -> Timestamptz,
+        read_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -80,11 +116,16 @@ diesel::table! {
         totp_last_step -> Nullable<Int8>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        display_name -> Nullable<Text>,
+        bio -> Text,
+        language -> Text,
+        avatar -> Nullable<Text>,
     }
 }
 
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(login_challenges -> users (user_id));
+diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(oauth_accounts -> users (user_id));
 diesel::joinable!(oauth_states -> users (link_user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
@@ -93,7 +134,11 @@ diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     auth_throttles,
+    blocks,
+    friend_requests,
+    friendships,
     login_challenges,
+    notifications,
     oauth_accounts,
     oauth_states,
     recovery_codes,

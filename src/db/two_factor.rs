@@ -43,7 +43,23 @@ pub async fn attempt_challenge(
     .optional()
 }
 
-/// Consumes a challenge: it is single-use.
+/// Consumes a live challenge; false when it was already consumed (by a
+/// parallel request) or has expired.
+pub async fn consume_challenge(
+    conn: &mut AsyncPgConnection,
+    token_hash: &[u8],
+) -> QueryResult<bool> {
+    let deleted = diesel::delete(
+        login_challenges::table
+            .find(token_hash)
+            .filter(login_challenges::expires_at.gt(diesel::dsl::now)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(deleted == 1)
+}
+
+/// Removes a challenge (burnt by too many wrong codes).
 pub async fn delete_challenge(conn: &mut AsyncPgConnection, token_hash: &[u8]) -> QueryResult<()> {
     diesel::delete(login_challenges::table.find(token_hash))
         .execute(conn)

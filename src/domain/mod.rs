@@ -2,3 +2,7 @@
 //! on nothing else in the crate.
 
 pub mod auth;
+pub mod avatars;
+pub mod notifications;
+pub mod social;
+pub mod users;

@@ -2,13 +2,18 @@
 //! module per domain. Nothing depends on `http`; `http` depends on the rest.
 
 pub mod auth;
+pub mod avatars;
 pub mod extractors;
 pub mod health;
 pub mod middleware;
+pub mod notifications;
 pub mod openapi;
+pub mod pagination;
+pub mod social;
+pub mod users;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{HttpRequest, web};
+use actix_web::{HttpRequest, mime, web};
 
 use crate::error::{AppError, ErrorCode};
 
@@ -25,12 +30,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
-        .service(web::scope("/api/auth").configure(auth::configure));
+        .service(web::scope("/api/auth").configure(auth::configure))
+        .service(web::scope("/api/users").configure(users::configure))
+        .service(web::resource("/api/notifications").route(web::get().to(notifications::list)))
+        .service(web::scope("/api").configure(social::configure))
+        .service(web::scope("/media/avatars").configure(avatars::configure));
 }
 
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(JSON_LIMIT)
+        // application/json, and the +json family (merge-patch+json for PATCH).
+        .content_type(|mime| mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
         .error_handler(json_error)
 }
 

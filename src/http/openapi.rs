@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{self, accounts, oauth, two_factor};
-use super::health;
+use super::{avatars, health, notifications, social, users};
 use crate::error::{ErrorBody, ErrorCode};
 
 #[derive(OpenApi)]
@@ -35,6 +35,26 @@ use crate::error::{ErrorBody, ErrorCode};
         oauth::authorize,
         oauth::link,
         oauth::callback,
+        users::me,
+        users::update_me,
+        users::by_id,
+        users::by_username,
+        users::search,
+        avatars::upload,
+        avatars::reset,
+        avatars::avatar,
+        avatars::default_avatar,
+        social::send_request,
+        social::list_requests,
+        social::accept,
+        social::decline,
+        social::cancel,
+        social::friends,
+        social::unfriend,
+        social::block,
+        social::unblock,
+        social::blocks,
+        notifications::list,
     ),
     components(schemas(ErrorBody, ErrorCode, auth::TokenPair, auth::TwoFactorChallenge)),
     modifiers(&BearerAuth),
@@ -43,6 +63,10 @@ use crate::error::{ErrorBody, ErrorCode};
         (name = "auth", description = "Accounts, tokens and sessions"),
         (name = "two-factor", description = "TOTP two-factor authentication"),
         (name = "oauth", description = "Sign-in with the 42 Intranet"),
+        (name = "users", description = "Profiles, avatars and search"),
+        (name = "friends", description = "Friend requests and friendships"),
+        (name = "blocks", description = "Blocking users"),
+        (name = "notifications", description = "What happened while you were away"),
     )
 )]
 pub struct ApiDoc;

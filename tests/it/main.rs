@@ -2,13 +2,16 @@
 //! fresh PostgreSQL database of its own, dropped when the test ends.
 
 mod accounts;
+mod avatars;
 mod binary;
 mod errors;
 mod health;
 mod migrations;
 mod oauth;
 mod openapi;
+mod social;
 mod support;
 mod throttling;
 mod tokens;
 mod two_factor;
+mod users;

@@ -26,6 +26,26 @@ async fn the_document_lists_every_endpoint_and_each_is_routed() {
         ("get", "/api/auth/oauth/42/authorize"),
         ("get", "/api/auth/oauth/42/callback"),
         ("post", "/api/auth/oauth/42/link"),
+        ("get", "/api/users/me"),
+        ("patch", "/api/users/me"),
+        ("put", "/api/users/me/avatar"),
+        ("delete", "/api/users/me/avatar"),
+        ("get", "/api/users/{id}"),
+        ("get", "/api/users/by-username/{username}"),
+        ("get", "/api/users"),
+        ("post", "/api/friends/requests"),
+        ("get", "/api/friends/requests"),
+        ("post", "/api/friends/requests/{id}/accept"),
+        ("post", "/api/friends/requests/{id}/decline"),
+        ("delete", "/api/friends/requests/{id}"),
+        ("get", "/api/friends"),
+        ("delete", "/api/friends/{user_id}"),
+        ("put", "/api/blocks/{user_id}"),
+        ("delete", "/api/blocks/{user_id}"),
+        ("get", "/api/blocks"),
+        ("get", "/api/notifications"),
+        ("get", "/media/avatars/{name}"),
+        ("get", "/media/avatars/default/{id}.png"),
     ];
     for (method, path) in expected {
         assert!(
@@ -39,9 +59,14 @@ async fn the_document_lists_every_endpoint_and_each_is_routed() {
             let responses = op["responses"].as_object().unwrap();
             assert!(!responses.is_empty(), "{method} {path}");
             let method: reqwest::Method = method.to_uppercase().parse().unwrap();
-            let reply = app.send(method.clone(), path, None, None).await;
+            // Path parameters become 1; a handler may still answer 404 for
+            // that id, but never with the router's bare "not found".
+            let concrete = concrete_path(path);
+            let reply = app.send(method.clone(), &concrete, None, None).await;
+            let unrouted = reply.status == 405
+                || (reply.status == 404 && reply.body["message"] == "not found");
             assert!(
-                reply.status != 404 && reply.status != 405,
+                !unrouted,
                 "{method} {path} is documented but not routed ({})",
                 reply.status
             );
@@ -51,4 +76,22 @@ async fn the_document_lists_every_endpoint_and_each_is_routed() {
     assert!(schemas.contains_key("ErrorBody"));
     assert!(schemas.contains_key("ErrorCode"));
     assert!(body["components"]["securitySchemes"]["bearer"].is_object());
+}
+
+/// `/a/{id}/b` → `/a/1/b`.
+fn concrete_path(path: &str) -> String {
+    let mut out = String::new();
+    let mut in_param = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_param = true;
+                out.push('1');
+            }
+            '}' => in_param = false,
+            _ if in_param => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }

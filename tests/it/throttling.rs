@@ -132,3 +132,27 @@ async fn an_untrusted_peer_cannot_choose_its_address() {
         .await
         .expect_error(429, "too_many_attempts");
 }
+
+#[actix_web::test]
+async fn a_burst_of_guesses_cannot_outrun_the_lock() {
+    let app = spawn_app().await;
+    app.register("alice").await;
+    let app = &app;
+    let guesses = (0..20).map(|i| async move { app.login("alice", &format!("guess {i}")).await });
+    let replies = futures_util::future::join_all(guesses).await;
+    let checked = replies.iter().filter(|r| r.status == 401).count();
+    let refused = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(checked + refused, 20);
+    // Each attempt is counted before it is checked: at most 5 get checked.
+    assert!(checked <= 5, "{checked} guesses were checked");
+}
+
+#[actix_web::test]
+async fn absurd_logins_are_plain_failures() {
+    let app = spawn_app().await;
+    for login in ["a\u{0}b", &"x".repeat(10_000), "\u{7}", "   "] {
+        app.login(login, PASSWORD)
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+}

@@ -253,3 +253,26 @@ async fn disable_needs_a_code_and_turns_2fa_off() {
         .await
         .expect_error(401, "invalid_two_factor_code");
 }
+
+#[actix_web::test]
+async fn one_challenge_yields_one_session_even_with_two_good_codes_at_once() {
+    let app = spawn_app().await;
+    let (_, access, _) = app.user_with_tokens("alice").await;
+    let (secret, codes) = enable(&app, &access).await;
+    let c = challenge(&app, "alice").await;
+    let totp = code_at(&secret, unix_now()).unwrap();
+    let (first, second) = futures_util::join!(
+        second_step(&app, &c, &totp),
+        second_step(&app, &c, &codes[0]),
+    );
+    let wins = [&first, &second].iter().filter(|r| r.status == 200).count();
+    assert_eq!(wins, 1, "{} / {}", first.body, second.body);
+    // The losing code was not spent.
+    let c = challenge(&app, "alice").await;
+    let loser = if first.status == 200 {
+        &codes[0]
+    } else {
+        &totp
+    };
+    second_step(&app, &c, loser).await.expect(200);
+}

@@ -9,16 +9,16 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    AccountView, CHALLENGE_MAX_ATTEMPTS, LoginResponse, ThrottleKey, check_second_factor,
-    count_failure, ensure_not_locked, finish_first_factor, issue_tokens, load_user, token_pair,
+    AccountView, Attempt, CHALLENGE_MAX_ATTEMPTS, LoginResponse, ThrottleKey, TokenPair,
+    check_second_factor, finish_first_factor, issue_tokens, load_user, token_pair,
 };
 use crate::app::AppState;
 use crate::auth::jwt::{TokenError, TokenType};
 use crate::auth::sha256;
 use crate::db::sessions::{self, RevokeReason};
+use crate::db::two_factor as db_2fa;
 use crate::db::users::{self, NewUser, Taken};
-use crate::db::{throttle, two_factor as db_2fa};
-use crate::domain::auth::{validate_email, validate_password, validate_username};
+use crate::domain::auth::{EMAIL_MAX, validate_email, validate_password, validate_username};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::http::extractors::{AuthUser, ClientIp, user_agent};
 
@@ -63,16 +63,20 @@ pub async fn register(
     check(validate_email(&email))?;
     check(validate_password("password", &password))?;
 
-    let mut conn = state.db.get().await?;
-    // Named checks first so the error says which field; the unique indexes
-    // still decide races.
-    if users::username_exists(&mut conn, &username).await? {
-        return Err(taken(Taken::Username));
-    }
-    if users::email_exists(&mut conn, &email).await? {
-        return Err(taken(Taken::Email));
+    {
+        // Named checks first so the error says which field; the unique
+        // indexes still decide races. The connection goes back to the pool
+        // before the slow hash.
+        let mut conn = state.db.get().await?;
+        if users::username_exists(&mut conn, &username).await? {
+            return Err(taken(Taken::Username));
+        }
+        if users::email_exists(&mut conn, &email).await? {
+            return Err(taken(Taken::Email));
+        }
     }
     let hash = state.passwords.hash(password).await?;
+    let mut conn = state.db.get().await?;
     let new = NewUser {
         username: &username,
         email: &email,
@@ -126,28 +130,39 @@ pub async fn login(
     body: web::Json<LoginRequest>,
 ) -> AppResult<web::Json<LoginResponse>> {
     let LoginRequest { login, password } = body.into_inner();
-    let login = login.trim().to_string();
-    let account_key = ThrottleKey::account("login", &login);
-    let address_key = ThrottleKey::address(ip);
-    let mut conn = state.db.get().await?;
-    ensure_not_locked(&mut conn, &[&account_key, &address_key]).await?;
-
-    let user = if login.is_empty() {
-        None
+    let login = login.trim();
+    // A string no account can have never reaches the database.
+    let plausible = !login.is_empty()
+        && login.chars().count() <= EMAIL_MAX
+        && !login.chars().any(char::is_control);
+    let user = if plausible {
+        let mut conn = state.db.get().await?;
+        users::find_by_login(&mut conn, login).await?
     } else {
-        users::find_by_login(&mut conn, &login).await?
+        None
+    };
+    // One counter per account, whichever name it was addressed by.
+    let account_key = match &user {
+        Some(user) => ThrottleKey::account("login", user.id),
+        None => ThrottleKey::account("login", login.to_lowercase()),
+    };
+    let address_key = ThrottleKey::address(ip);
+    let keys = [&account_key, &address_key];
+    let attempt = {
+        let mut conn = state.db.get().await?;
+        Attempt::begin(&mut conn, &keys).await?
     };
     // Unknown users are checked against a dummy hash: same cost, same answer.
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
     let matches = state.passwords.verify(password, hash).await?;
     let Some(user) = user.filter(|_| matches) else {
-        count_failure(&mut conn, &[&account_key, &address_key]).await?;
         return Err(AppError::new(
             ErrorCode::InvalidCredentials,
             "wrong login or password",
         ));
     };
-    throttle::reset(&mut conn, &account_key.key).await?;
+    let mut conn = state.db.get().await?;
+    attempt.succeeded(&mut conn).await?;
     let response =
         finish_first_factor(&state, &mut conn, &user, user_agent(&req).as_deref()).await?;
     tracing::info!(user_id = user.id, "password accepted");
@@ -177,10 +192,6 @@ pub async fn login_two_factor(
     body: web::Json<LoginTwoFactorRequest>,
 ) -> AppResult<HttpResponse> {
     let LoginTwoFactorRequest { challenge, code } = body.into_inner();
-    let address_key = ThrottleKey::address(ip);
-    let mut conn = state.db.get().await?;
-    ensure_not_locked(&mut conn, &[&address_key]).await?;
-
     let challenge_hash = sha256(&challenge);
     let invalid_challenge = || {
         AppError::new(
@@ -188,6 +199,7 @@ pub async fn login_two_factor(
             "unknown or expired challenge; log in again",
         )
     };
+    let mut conn = state.db.get().await?;
     let (user_id, attempts) = db_2fa::attempt_challenge(&mut conn, &challenge_hash)
         .await?
         .ok_or_else(invalid_challenge)?;
@@ -196,22 +208,35 @@ pub async fn login_two_factor(
         return Err(invalid_challenge());
     }
     let user_key = ThrottleKey::account("2fa", user_id);
-    ensure_not_locked(&mut conn, &[&user_key]).await?;
+    let address_key = ThrottleKey::address(ip);
+    let keys = [&user_key, &address_key];
+    let attempt = Attempt::begin(&mut conn, &keys).await?;
 
     let user = load_user(&mut conn, user_id).await?;
-    if !check_second_factor(&mut conn, &user, &code).await? {
-        count_failure(&mut conn, &[&user_key, &address_key]).await?;
+    let ua = user_agent(&req);
+    // The code, the challenge and the new session commit together: of two
+    // parallel requests with valid codes, one wins and the other changes
+    // nothing (its code is not spent).
+    let pair = conn
+        .transaction(async |conn| -> AppResult<Option<TokenPair>> {
+            if !check_second_factor(conn, &user, &code).await? {
+                return Ok(None);
+            }
+            if !db_2fa::consume_challenge(conn, &challenge_hash).await? {
+                return Err(invalid_challenge());
+            }
+            Ok(Some(
+                issue_tokens(&state, conn, user.id, ua.as_deref()).await?,
+            ))
+        })
+        .await?;
+    let Some(pair) = pair else {
         return Err(AppError::new(
             ErrorCode::InvalidTwoFactorCode,
             "wrong or already used code",
         ));
-    }
-    db_2fa::delete_challenge(&mut conn, &challenge_hash).await?;
-    throttle::reset(&mut conn, &user_key.key).await?;
-    let ua = user_agent(&req);
-    let pair = conn
-        .transaction(async |conn| issue_tokens(&state, conn, user.id, ua.as_deref()).await)
-        .await?;
+    };
+    attempt.succeeded(&mut conn).await?;
     tracing::info!(user_id = user.id, "second factor accepted");
     Ok(HttpResponse::Ok().json(pair))
 }
@@ -424,24 +449,31 @@ pub async fn change_password(
     } = body.into_inner();
     check(validate_password("new_password", &new_password))?;
     let key = ThrottleKey::account("password", me.user_id);
-    let mut conn = state.db.get().await?;
-    ensure_not_locked(&mut conn, &[&key]).await?;
-    let user = load_user(&mut conn, me.user_id).await?;
-    let Some(hash) = user.password_hash.clone() else {
-        return Err(AppError::new(
-            ErrorCode::PasswordNotSet,
-            "this account has no password (it signs in through 42)",
-        ));
+    let keys = [&key];
+    let (user, attempt) = {
+        let mut conn = state.db.get().await?;
+        let user = load_user(&mut conn, me.user_id).await?;
+        if user.password_hash.is_none() {
+            return Err(AppError::new(
+                ErrorCode::PasswordNotSet,
+                "this account has no password (it signs in through 42)",
+            ));
+        }
+        (user, Attempt::begin(&mut conn, &keys).await?)
     };
-    if !state.passwords.verify(current_password, Some(hash)).await? {
-        count_failure(&mut conn, &[&key]).await?;
+    if !state
+        .passwords
+        .verify(current_password, user.password_hash.clone())
+        .await?
+    {
         return Err(AppError::new(
             ErrorCode::WrongPassword,
             "current_password is wrong",
         ));
     }
-    throttle::reset(&mut conn, &key.key).await?;
     let new_hash = state.passwords.hash(new_password).await?;
+    let mut conn = state.db.get().await?;
+    attempt.succeeded(&mut conn).await?;
     let revoked = conn
         .transaction(async |conn| -> AppResult<Vec<Uuid>> {
             users::set_password_hash(conn, user.id, &new_hash).await?;

@@ -66,7 +66,7 @@ impl From<&User> for AccountView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenPair {
     pub access_token: String,
     pub refresh_token: String,
@@ -80,7 +80,7 @@ pub struct TokenPair {
 
 /// The password was right and 2FA is on: send the code with this challenge
 /// to `/api/auth/login/2fa`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct TwoFactorChallenge {
     /// Always `true`.
     pub two_factor_required: bool,
@@ -89,7 +89,7 @@ pub struct TwoFactorChallenge {
     pub expires_in: u64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum LoginResponse {
     Tokens(TokenPair),
@@ -174,46 +174,65 @@ pub async fn check_second_factor(
     }
 }
 
-/// A key whose failures are counted, with its policy.
+/// A key whose attempts are counted, with its policy. The stored key is a
+/// SHA-256 of the readable one, so any login string makes a short key.
 pub struct ThrottleKey {
-    pub key: String,
-    pub policy: ThrottlePolicy,
+    key: String,
+    policy: ThrottlePolicy,
+    /// Shared keys (an address) are only forgiven one attempt on success;
+    /// a personal key (an account) is cleared.
+    shared: bool,
 }
 
 impl ThrottleKey {
     pub fn account(scope: &str, id: impl std::fmt::Display) -> Self {
         ThrottleKey {
-            key: format!("{scope}:account:{}", id.to_string().to_lowercase()),
+            key: hex::encode(sha256(&format!("{scope}:account:{id}"))),
             policy: ThrottlePolicy::ACCOUNT,
+            shared: false,
         }
     }
 
     pub fn address(ip: std::net::IpAddr) -> Self {
         ThrottleKey {
-            key: format!("address:{ip}"),
+            key: hex::encode(sha256(&format!("address:{ip}"))),
             policy: ThrottlePolicy::ADDRESS,
+            shared: true,
         }
     }
 }
 
-/// 429 with `Retry-After` when any of `keys` is locked.
-pub async fn ensure_not_locked(
-    conn: &mut AsyncPgConnection,
-    keys: &[&ThrottleKey],
-) -> AppResult<()> {
-    let names: Vec<&str> = keys.iter().map(|k| k.key.as_str()).collect();
-    match throttle::locked_for(conn, &names, Utc::now()).await? {
-        Some(wait) => Err(AppError::too_many_attempts(wait)),
-        None => Ok(()),
-    }
+/// An attempt at a secret (password, 2FA code), counted as a failure from
+/// the start; [`Attempt::succeeded`] takes it back.
+pub struct Attempt<'a> {
+    keys: &'a [&'a ThrottleKey],
 }
 
-pub async fn count_failure(conn: &mut AsyncPgConnection, keys: &[&ThrottleKey]) -> AppResult<()> {
-    let now = Utc::now();
-    for key in keys {
-        throttle::record_failure(conn, &key.key, &key.policy, now).await?;
+impl<'a> Attempt<'a> {
+    /// 429 with `Retry-After` when any key is locked; otherwise counts the
+    /// attempt against every key.
+    pub async fn begin(
+        conn: &mut AsyncPgConnection,
+        keys: &'a [&'a ThrottleKey],
+    ) -> AppResult<Self> {
+        let pairs: Vec<(&str, &ThrottlePolicy)> =
+            keys.iter().map(|k| (k.key.as_str(), &k.policy)).collect();
+        match throttle::begin_attempt(conn, &pairs, Utc::now()).await? {
+            Ok(()) => Ok(Attempt { keys }),
+            Err(wait) => Err(AppError::too_many_attempts(wait)),
+        }
     }
-    Ok(())
+
+    pub async fn succeeded(self, conn: &mut AsyncPgConnection) -> AppResult<()> {
+        for key in self.keys {
+            if key.shared {
+                throttle::forgive(conn, &key.key, &key.policy).await?;
+            } else {
+                throttle::reset(conn, &key.key).await?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Loads a user that must exist (the caller holds a valid token for it).

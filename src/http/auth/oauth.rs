@@ -269,8 +269,11 @@ async fn link_profile(
             {
                 return Err(already_linked());
             }
-            db_oauth::insert_account(conn, PROVIDER, &provider_user_id, user.id, &profile.login)
-                .await?;
+            if !db_oauth::insert_account(conn, PROVIDER, &provider_user_id, user.id, &profile.login)
+                .await?
+            {
+                return Err(already_linked());
+            }
             tracing::info!(user_id = user.id, "42 account linked");
         }
     }
@@ -319,7 +322,7 @@ async fn user_for_profile(conn: &mut AsyncPgConnection, profile: &Profile) -> Ap
                 let user = users::insert(conn, &new)
                     .await?
                     .map_err(super::accounts::taken)?;
-                db_oauth::insert_account(
+                let linked = db_oauth::insert_account(
                     conn,
                     PROVIDER,
                     &provider_user_id,
@@ -327,6 +330,13 @@ async fn user_for_profile(conn: &mut AsyncPgConnection, profile: &Profile) -> Ap
                     &profile.login,
                 )
                 .await?;
+                if !linked {
+                    // A parallel first sign-in of the same 42 user won.
+                    return Err(AppError::new(
+                        ErrorCode::OauthAccountLinkedElsewhere,
+                        "this 42 account was just linked by another sign-in; try again",
+                    ));
+                }
                 Ok(user)
             })
             .await;

@@ -8,10 +8,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{ThrottleKey, check_second_factor, count_failure, ensure_not_locked, load_user};
+use super::{Attempt, ThrottleKey, check_second_factor, load_user};
 use crate::app::AppState;
 use crate::auth::{sha256, totp};
-use crate::db::{throttle, two_factor as db_2fa, users};
+use crate::db::{two_factor as db_2fa, users};
 use crate::domain::auth::normalize_recovery_code;
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::http::extractors::AuthUser;
@@ -100,9 +100,7 @@ pub async fn enable(
     me: AuthUser,
     body: web::Json<TwoFactorCodeRequest>,
 ) -> AppResult<HttpResponse> {
-    let key = ThrottleKey::account("2fa", me.user_id);
     let mut conn = state.db.get().await?;
-    ensure_not_locked(&mut conn, &[&key]).await?;
     let user = load_user(&mut conn, me.user_id).await?;
     if user.totp_enabled {
         return Err(two_factor_already_enabled());
@@ -113,9 +111,11 @@ pub async fn enable(
             "call /api/auth/2fa/setup first",
         ));
     };
+    let key = ThrottleKey::account("2fa", me.user_id);
+    let keys = [&key];
+    let attempt = Attempt::begin(&mut conn, &keys).await?;
     let now = u64::try_from(Utc::now().timestamp()).unwrap_or_default();
     let Some(step) = totp::check(&secret, &body.code, now)? else {
-        count_failure(&mut conn, &[&key]).await?;
         return Err(wrong_code());
     };
     let codes = new_recovery_codes();
@@ -124,12 +124,19 @@ pub async fn enable(
         .map(|c| sha256(&normalize_recovery_code(c)))
         .collect();
     conn.transaction(async |conn| -> AppResult<()> {
-        users::enable_totp(conn, user.id, &secret, step).await?;
+        // Only from the state this request read: a parallel enable, or a new
+        // setup in between, makes this one a conflict.
+        if !users::enable_totp(conn, user.id, &secret, step).await? {
+            return Err(AppError::new(
+                ErrorCode::TwoFactorAlreadyEnabled,
+                "two-factor authentication was enabled or set up again meanwhile",
+            ));
+        }
         db_2fa::replace_recovery_codes(conn, user.id, &hashes).await?;
         Ok(())
     })
     .await?;
-    throttle::reset(&mut conn, &key.key).await?;
+    attempt.succeeded(&mut conn).await?;
     tracing::info!(user_id = user.id, "two-factor authentication enabled");
     Ok(HttpResponse::Ok().json(RecoveryCodesResponse {
         recovery_codes: codes,
@@ -151,9 +158,7 @@ pub async fn disable(
     me: AuthUser,
     body: web::Json<TwoFactorCodeRequest>,
 ) -> AppResult<HttpResponse> {
-    let key = ThrottleKey::account("2fa", me.user_id);
     let mut conn = state.db.get().await?;
-    ensure_not_locked(&mut conn, &[&key]).await?;
     let user = load_user(&mut conn, me.user_id).await?;
     if !user.totp_enabled {
         return Err(AppError::new(
@@ -161,17 +166,23 @@ pub async fn disable(
             "two-factor authentication is not enabled",
         ));
     }
-    if !check_second_factor(&mut conn, &user, &body.code).await? {
-        count_failure(&mut conn, &[&key]).await?;
+    let key = ThrottleKey::account("2fa", me.user_id);
+    let keys = [&key];
+    let attempt = Attempt::begin(&mut conn, &keys).await?;
+    let disabled = conn
+        .transaction(async |conn| -> AppResult<bool> {
+            if !check_second_factor(conn, &user, &body.code).await? {
+                return Ok(false);
+            }
+            users::disable_totp(conn, user.id).await?;
+            db_2fa::delete_recovery_codes(conn, user.id).await?;
+            Ok(true)
+        })
+        .await?;
+    if !disabled {
         return Err(wrong_code());
     }
-    conn.transaction(async |conn| -> AppResult<()> {
-        users::disable_totp(conn, user.id).await?;
-        db_2fa::delete_recovery_codes(conn, user.id).await?;
-        Ok(())
-    })
-    .await?;
-    throttle::reset(&mut conn, &key.key).await?;
+    attempt.succeeded(&mut conn).await?;
     tracing::info!(user_id = user.id, "two-factor authentication disabled");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -65,7 +65,14 @@ pub fn test_settings(database_url: &str) -> Settings {
         workers = 1
         db_pool_size = 4
         session_cache_ttl_secs = 10
-        "#
+        avatar_dir = "{avatar_dir}"
+        "#,
+        avatar_dir = std::env::temp_dir()
+            .join(format!(
+                "transcendence-test-avatars-{}",
+                uuid::Uuid::new_v4().simple()
+            ))
+            .display()
     );
     Settings::from_figment(Figment::from(Toml::string(&toml)), false).expect("test settings")
 }
@@ -117,6 +124,7 @@ pub async fn spawn_with_settings(db_name: String, settings: Settings) -> TestApp
 impl Drop for TestApp {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
+        let _ = std::fs::remove_dir_all(&self.settings.avatar_dir);
         let name = self.db_name.clone();
         // Drop cannot await: drop the database from a runtime of its own.
         let _ = std::thread::spawn(move || {

@@ -1,0 +1,46 @@
+//! What a user is notified of. Each event is stored (kind + JSON payload) in
+//! the same transaction as the change it reports, and delivered to the
+//! user's sessions by the real-time side.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notification {
+    /// `from` asked to be friends.
+    FriendRequestReceived { request_id: i64, from: i64 },
+    /// `by` accepted the recipient's request.
+    FriendRequestAccepted { request_id: i64, by: i64 },
+}
+
+impl Notification {
+    /// The stable name stored in `notifications.kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notification::FriendRequestReceived { .. } => "friend_request_received",
+            Notification::FriendRequestAccepted { .. } => "friend_request_accepted",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_matches_the_serialised_tag() {
+        for n in [
+            Notification::FriendRequestReceived {
+                request_id: 1,
+                from: 2,
+            },
+            Notification::FriendRequestAccepted {
+                request_id: 1,
+                by: 2,
+            },
+        ] {
+            let json = serde_json::to_value(&n).unwrap();
+            assert_eq!(json["kind"], n.kind());
+        }
+    }
+}
