@@ -32,6 +32,8 @@ pub struct AppState {
     pub sessions: Arc<SessionCache>,
     /// `None` when no client id is configured: the endpoints answer 503.
     pub oauth42: Option<Arc<OAuth42>>,
+    /// Image decodes running at once (each may use ~100 MiB): one per core.
+    pub image_permits: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct Application {
@@ -116,6 +118,7 @@ impl AppState {
                 .map(OAuth42::new)
                 .transpose()?
                 .map(Arc::new),
+            image_permits: Arc::new(tokio::sync::Semaphore::new(parallelism)),
             settings: Arc::new(settings),
             db,
             redis,

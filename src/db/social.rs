@@ -116,7 +116,6 @@ pub async fn make_friends(conn: &mut AsyncPgConnection, x: i64, y: i64) -> Query
     let (a, b) = pair(x, y);
     diesel::insert_into(friendships::table)
         .values((friendships::user_a.eq(a), friendships::user_b.eq(b)))
-        .on_conflict_do_nothing()
         .execute(conn)
         .await
         .map(drop)

@@ -77,14 +77,6 @@ pub async fn find_by_login(conn: &mut AsyncPgConnection, login: &str) -> QueryRe
     .optional()
 }
 
-pub async fn username_exists(conn: &mut AsyncPgConnection, username: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        users::table.filter(lower(users::username).eq(lower(username))),
-    ))
-    .get_result(conn)
-    .await
-}
-
 pub async fn email_exists(conn: &mut AsyncPgConnection, email: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(
         users::table.filter(lower(users::email).eq(lower(email))),
@@ -232,13 +224,15 @@ pub async fn update_profile(
     }
 }
 
-/// Whether a user other than `except` is called `name`, as username or as
-/// display name (case-insensitively): display names must not impersonate.
+/// Whether a user (other than `except`) is called `name`, as username or as
+/// display name, case-insensitively: names must not impersonate each other.
 pub async fn name_taken_by_other(
     conn: &mut AsyncPgConnection,
     name: &str,
-    except: i64,
+    except: Option<i64>,
 ) -> QueryResult<bool> {
+    // Ids start at 1, so 0 excludes nobody.
+    let except = except.unwrap_or(0);
     diesel::select(diesel::dsl::exists(
         users::table.filter(users::id.ne(except)).filter(
             lower(users::username)
@@ -287,8 +281,8 @@ pub async fn set_avatar(
         .map(drop)
 }
 
-/// Users whose username or display name contains `pattern` (already
-/// lower-cased and LIKE-escaped), except `me` and anyone in a block with
+/// Users whose username or display name contains `pattern` (LIKE-escaped;
+/// case is folded here), except `me` and anyone in a block with
 /// `me`; ids above `after`, ascending. The trigram indexes serve the LIKE.
 pub async fn search(
     conn: &mut AsyncPgConnection,
@@ -308,8 +302,8 @@ pub async fn search(
     users::table
         .filter(
             lower(users::username)
-                .like(&like)
-                .or(lower(users::display_name.assume_not_null()).like(&like)),
+                .like(lower(&like))
+                .or(lower(users::display_name.assume_not_null()).like(lower(&like))),
         )
         .filter(users::id.ne(me))
         .filter(users::id.gt(after))

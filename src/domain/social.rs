@@ -65,6 +65,16 @@ impl Relation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     SendRequest,
+    /// Only the addressee accepts or declines, only the sender cancels.
+    AcceptRequest {
+        request_id: i64,
+    },
+    DeclineRequest {
+        request_id: i64,
+    },
+    CancelRequest {
+        request_id: i64,
+    },
     Unfriend,
     Block,
     Unblock,
@@ -74,8 +84,12 @@ pub enum Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     CreateRequest,
-    /// They had asked already: accept their request (both wanted it).
+    /// Accept their request (also when both asked): it goes, a friendship
+    /// comes.
     AcceptRequest {
+        request_id: i64,
+    },
+    DeleteRequest {
         request_id: i64,
     },
     RemoveFriendship,
@@ -102,6 +116,10 @@ pub enum RelationError {
     AlreadyBlocked,
     #[error("you have not blocked this user")]
     NotBlocked,
+    #[error("no such friend request")]
+    NoSuchRequest,
+    #[error("only the addressee can accept or decline a request, only the sender can cancel it")]
+    NotYourSide,
 }
 
 pub fn apply(relation: Relation, action: Action) -> Result<Effect, RelationError> {
@@ -112,6 +130,32 @@ pub fn apply(relation: Relation, action: Action) -> Result<Effect, RelationError
         (_, A::Block) => Ok(Effect::Block),
         (R::Blocking, A::Unblock) => Ok(Effect::Unblock),
         (_, A::Unblock) => Err(RelationError::NotBlocked),
+        // Requests: the pending one of the pair must be the one named.
+        (R::RequestReceived { request_id: r }, A::AcceptRequest { request_id })
+            if r == request_id =>
+        {
+            Ok(Effect::AcceptRequest { request_id })
+        }
+        (R::RequestReceived { request_id: r }, A::DeclineRequest { request_id })
+            if r == request_id =>
+        {
+            Ok(Effect::DeleteRequest { request_id })
+        }
+        (R::RequestSent { request_id: r }, A::CancelRequest { request_id }) if r == request_id => {
+            Ok(Effect::DeleteRequest { request_id })
+        }
+        (
+            R::RequestSent { request_id: r },
+            A::AcceptRequest { request_id } | A::DeclineRequest { request_id },
+        )
+        | (R::RequestReceived { request_id: r }, A::CancelRequest { request_id })
+            if r == request_id =>
+        {
+            Err(RelationError::NotYourSide)
+        }
+        (_, A::AcceptRequest { .. } | A::DeclineRequest { .. } | A::CancelRequest { .. }) => {
+            Err(RelationError::NoSuchRequest)
+        }
         (R::Blocking, _) => Err(RelationError::YouBlocked),
         (R::BlockedBy, A::SendRequest) => Err(RelationError::NotAllowed),
         (R::BlockedBy, A::Unfriend) => Err(RelationError::NotFriends),
@@ -186,6 +230,38 @@ mod tests {
                     Err(RelationError::NotBlocked)
                 );
             }
+        }
+    }
+
+    #[test]
+    fn each_side_does_its_part_of_a_request() {
+        let received = Relation::RequestReceived { request_id: 4 };
+        let sent = Relation::RequestSent { request_id: 4 };
+        assert_eq!(
+            apply(received, Action::AcceptRequest { request_id: 4 }),
+            Ok(Effect::AcceptRequest { request_id: 4 })
+        );
+        assert_eq!(
+            apply(received, Action::DeclineRequest { request_id: 4 }),
+            Ok(Effect::DeleteRequest { request_id: 4 })
+        );
+        assert_eq!(
+            apply(sent, Action::CancelRequest { request_id: 4 }),
+            Ok(Effect::DeleteRequest { request_id: 4 })
+        );
+        assert_eq!(
+            apply(sent, Action::AcceptRequest { request_id: 4 }),
+            Err(RelationError::NotYourSide)
+        );
+        assert_eq!(
+            apply(received, Action::CancelRequest { request_id: 4 }),
+            Err(RelationError::NotYourSide)
+        );
+        for relation in ALL {
+            assert_eq!(
+                apply(relation, Action::AcceptRequest { request_id: 99 }),
+                Err(RelationError::NoSuchRequest)
+            );
         }
     }
 

@@ -36,9 +36,9 @@ fn too_large() -> AppError {
     )
 }
 
-/// Reads at most [`MAX_BYTES`] from a stream of chunks; 413 past that,
-/// without buffering the rest.
-async fn read_capped<S, E>(mut stream: S) -> AppResult<Vec<u8>>
+/// Reads a stream of chunks, spending from `budget` (bytes still allowed
+/// for the whole request); 413 once it runs out, without buffering the rest.
+async fn read_capped<S, E>(mut stream: S, budget: &mut usize) -> AppResult<Vec<u8>>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -51,9 +51,7 @@ where
                 format!("reading the upload: {e}"),
             )
         })?;
-        if body.len() + chunk.len() > MAX_BYTES {
-            return Err(too_large());
-        }
+        *budget = budget.checked_sub(chunk.len()).ok_or_else(too_large)?;
         body.extend_from_slice(&chunk);
     }
     Ok(body)
@@ -61,14 +59,16 @@ where
 
 /// The image bytes of the request: the first file part of a multipart
 /// form, or the whole body. The declared type is ignored: the bytes decide.
+/// Either way the request may carry at most [`MAX_BYTES`] in all.
 async fn image_bytes(req: &HttpRequest, payload: web::Payload) -> AppResult<Vec<u8>> {
+    let mut budget = MAX_BYTES;
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if !is_multipart {
-        return read_capped(payload).await;
+        return read_capped(payload, &mut budget).await;
     }
     let mut form = Multipart::new(req.headers(), payload);
     while let Some(field) = form.next().await {
@@ -81,11 +81,10 @@ async fn image_bytes(req: &HttpRequest, payload: web::Payload) -> AppResult<Vec<
         let is_file = field
             .content_disposition()
             .is_some_and(|cd| cd.get_filename().is_some());
+        let content = read_capped(field, &mut budget).await?;
         if is_file {
-            return read_capped(field).await;
+            return Ok(content);
         }
-        // Skip other fields, still within the cap.
-        read_capped(field).await?;
     }
     Err(AppError::new(
         ErrorCode::InvalidRequest,
@@ -114,15 +113,24 @@ pub async fn upload(
 ) -> AppResult<HttpResponse> {
     let bytes = image_bytes(&req, payload).await?;
     // Decoding and resizing are CPU work: off the async workers.
-    let avatar = web::block(move || avatars::process(&bytes))
-        .await?
-        .map_err(|e| match e {
-            AvatarError::UnsupportedType => {
-                AppError::new(ErrorCode::UnsupportedMediaType, e.to_string())
-            }
-            AvatarError::TooLarge => AppError::new(ErrorCode::ImageTooLarge, e.to_string()),
-            AvatarError::Invalid(_) => AppError::new(ErrorCode::InvalidImage, e.to_string()),
-        })?;
+    let permit = state
+        .image_permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|e| AppError::Internal(e.into()))?;
+    let avatar = web::block(move || {
+        let _permit = permit;
+        avatars::process(&bytes)
+    })
+    .await?
+    .map_err(|e| match e {
+        AvatarError::UnsupportedType => {
+            AppError::new(ErrorCode::UnsupportedMediaType, e.to_string())
+        }
+        AvatarError::TooLarge => AppError::new(ErrorCode::ImageTooLarge, e.to_string()),
+        AvatarError::Invalid(_) => AppError::new(ErrorCode::InvalidImage, e.to_string()),
+    })?;
     store(&state, &avatar).await?;
     let mut conn = state.db.get().await?;
     users::set_avatar(&mut conn, me.user_id, Some(&avatar.name)).await?;

@@ -15,7 +15,7 @@ use crate::domain::notifications::Notification;
 use crate::domain::social::{Action, Effect, RelationError, apply};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::http::extractors::AuthUser;
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Page, PageParams, PageRequest};
 use crate::http::users::UserView;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -46,6 +46,8 @@ fn relation_error(e: RelationError) -> AppError {
         RelationError::NotAllowed => ErrorCode::NotAllowed,
         RelationError::AlreadyBlocked => ErrorCode::AlreadyBlocked,
         RelationError::NotBlocked => ErrorCode::NotBlocked,
+        RelationError::NoSuchRequest => ErrorCode::NotFound,
+        RelationError::NotYourSide => ErrorCode::Forbidden,
     };
     AppError::new(code, e.to_string())
 }
@@ -97,6 +99,11 @@ async fn act(
             }
             Effect::AcceptRequest { request_id } => {
                 accept_request(conn, request_id, other, me).await?;
+            }
+            Effect::DeleteRequest { request_id } => {
+                if !social::delete_request(conn, request_id).await? {
+                    return Err(no_such_request());
+                }
             }
             Effect::RemoveFriendship => social::remove_friendship(conn, me, other).await?,
             Effect::Block => social::block(conn, me, other).await?,
@@ -267,34 +274,22 @@ pub async fn list_requests(
     }))
 }
 
-/// Loads a request for `me` to act on: 404 for strangers to it, 403 for the
-/// wrong side of it.
-async fn request_for(
-    conn: &mut AsyncPgConnection,
-    id: i64,
-    me: i64,
-    must_be_addressee: bool,
-) -> AppResult<FriendRequest> {
-    let request = social::find_request(conn, id)
-        .await?
-        .filter(|r| r.sender_id == me || r.addressee_id == me)
-        .ok_or_else(no_such_request)?;
-    let allowed = if must_be_addressee {
-        request.addressee_id == me
-    } else {
-        request.sender_id == me
+/// Acts on a request of the caller's: finds the other party (404 for
+/// strangers to the request) and lets the state machine decide the rest.
+async fn act_on_request(state: &AppState, me: i64, id: i64, action: Action) -> AppResult<i64> {
+    let other = {
+        let mut conn = state.db.get().await?;
+        social::find_request(&mut conn, id)
+            .await?
+            .and_then(|r| match (r.sender_id == me, r.addressee_id == me) {
+                (true, _) => Some(r.addressee_id),
+                (_, true) => Some(r.sender_id),
+                _ => None,
+            })
+            .ok_or_else(no_such_request)?
     };
-    if !allowed {
-        return Err(AppError::new(
-            ErrorCode::Forbidden,
-            if must_be_addressee {
-                "only the addressee can accept or decline a request"
-            } else {
-                "only the sender can cancel a request"
-            },
-        ));
-    }
-    Ok(request)
+    act(state, me, other, action).await?;
+    Ok(other)
 }
 
 /// Accepts a request made to the caller.
@@ -303,7 +298,7 @@ async fn request_for(
     params(("id" = i64, Path)),
     responses(
         (status = 200, body = UserView, description = "the new friend"),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "forbidden: the caller sent it", body = ErrorBody),
         (status = 404, body = ErrorBody),
     ))]
 pub async fn accept(
@@ -311,17 +306,16 @@ pub async fn accept(
     me: AuthUser,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    let id = id.into_inner();
+    let request_id = id.into_inner();
+    let friend_id = act_on_request(
+        &state,
+        me.user_id,
+        request_id,
+        Action::AcceptRequest { request_id },
+    )
+    .await?;
     let mut conn = state.db.get().await?;
-    let sender = conn
-        .transaction(async |conn| -> AppResult<i64> {
-            let request = request_for(conn, id, me.user_id, true).await?;
-            social::lock_pair(conn, request.sender_id, me.user_id).await?;
-            accept_request(conn, id, request.sender_id, me.user_id).await?;
-            Ok(request.sender_id)
-        })
-        .await?;
-    let friend = users::find(&mut conn, sender)
+    let friend = users::find(&mut conn, friend_id)
         .await?
         .ok_or_else(no_such_user)?;
     Ok(HttpResponse::Ok().json(UserView::from(&friend)))
@@ -337,7 +331,15 @@ pub async fn decline(
     me: AuthUser,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    remove_request(&state, me.user_id, id.into_inner(), true).await
+    let request_id = id.into_inner();
+    act_on_request(
+        &state,
+        me.user_id,
+        request_id,
+        Action::DeclineRequest { request_id },
+    )
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// Cancels a request the caller made.
@@ -350,24 +352,13 @@ pub async fn cancel(
     me: AuthUser,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    remove_request(&state, me.user_id, id.into_inner(), false).await
-}
-
-async fn remove_request(
-    state: &AppState,
-    me: i64,
-    id: i64,
-    as_addressee: bool,
-) -> AppResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    conn.transaction(async |conn| -> AppResult<()> {
-        let request = request_for(conn, id, me, as_addressee).await?;
-        social::lock_pair(conn, request.sender_id, request.addressee_id).await?;
-        if !social::delete_request(conn, id).await? {
-            return Err(no_such_request());
-        }
-        Ok(())
-    })
+    let request_id = id.into_inner();
+    act_on_request(
+        &state,
+        me.user_id,
+        request_id,
+        Action::CancelRequest { request_id },
+    )
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -385,8 +376,7 @@ pub async fn friends(
     let page = params.check()?;
     let mut conn = state.db.get().await?;
     let ids = social::friend_ids(&mut conn, me.user_id, page.after_or_min(), page.fetch()).await?;
-    let people = users::find_many(&mut conn, &ids).await?;
-    Ok(HttpResponse::Ok().json(page.page(people, |u| u.id, UserView::from)))
+    users_page(&mut conn, page, &ids).await
 }
 
 /// Ends a friendship.
@@ -445,6 +435,15 @@ pub async fn blocks(
     let page = params.check()?;
     let mut conn = state.db.get().await?;
     let ids = social::blocked_ids(&mut conn, me.user_id, page.after_or_min(), page.fetch()).await?;
-    let people = users::find_many(&mut conn, &ids).await?;
+    users_page(&mut conn, page, &ids).await
+}
+
+/// A page of users from a page of ids (fetched with `page.fetch()`).
+async fn users_page(
+    conn: &mut AsyncPgConnection,
+    page: PageRequest,
+    ids: &[i64],
+) -> AppResult<HttpResponse> {
+    let people = users::find_many(conn, ids).await?;
     Ok(HttpResponse::Ok().json(page.page(people, |u| u.id, UserView::from)))
 }

@@ -192,7 +192,7 @@ pub async fn update_me(
     };
     let mut conn = state.db.get().await?;
     if let Some(name) = &changes.display_name
-        && users::name_taken_by_other(&mut conn, name, me.user_id).await?
+        && users::name_taken_by_other(&mut conn, name, Some(me.user_id)).await?
     {
         return Err(display_name_taken());
     }

@@ -68,7 +68,8 @@ pub async fn register(
         // indexes still decide races. The connection goes back to the pool
         // before the slow hash.
         let mut conn = state.db.get().await?;
-        if users::username_exists(&mut conn, &username).await? {
+        // Nor may a username copy someone's display name.
+        if users::name_taken_by_other(&mut conn, &username, None).await? {
             return Err(taken(Taken::Username));
         }
         if users::email_exists(&mut conn, &email).await? {

@@ -307,7 +307,7 @@ async fn user_for_profile(conn: &mut AsyncPgConnection, profile: &Profile) -> Ap
     let base = username_base_from_login(&profile.login);
     for n in 1..=USERNAME_ATTEMPTS {
         let username = username_candidate(&base, n);
-        if users::username_exists(conn, &username).await? {
+        if users::name_taken_by_other(conn, &username, None).await? {
             continue;
         }
         // A failed insert aborts the transaction, so a collision must roll
