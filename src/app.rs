@@ -34,6 +34,8 @@ pub struct AppState {
     pub oauth42: Option<Arc<OAuth42>>,
     /// Image decodes running at once (each may use ~100 MiB): one per core.
     pub image_permits: Arc<tokio::sync::Semaphore>,
+    /// The websockets open on this node, by user.
+    pub sockets: Arc<crate::actors::registry::SessionRegistry>,
 }
 
 pub struct Application {
@@ -119,6 +121,7 @@ impl AppState {
                 .transpose()?
                 .map(Arc::new),
             image_permits: Arc::new(tokio::sync::Semaphore::new(parallelism)),
+            sockets: Arc::default(),
             settings: Arc::new(settings),
             db,
             redis,

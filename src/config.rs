@@ -52,6 +52,11 @@ struct RawSettings {
     refresh_token_ttl_secs: Option<u64>,
     session_cache_ttl_secs: Option<u64>,
     totp_issuer: Option<String>,
+    ws_heartbeat_ms: Option<u64>,
+    ws_client_timeout_ms: Option<u64>,
+    ws_queue_capacity: Option<usize>,
+    ws_rate_burst: Option<u32>,
+    ws_rate_per_sec: Option<u32>,
     oauth42_client_id: Option<String>,
     oauth42_client_secret: Option<SecretString>,
     oauth42_client_secret_file: Option<PathBuf>,
@@ -84,6 +89,11 @@ const ENV_NAMES: &[&str] = &[
     "REFRESH_TOKEN_TTL_SECS",
     "SESSION_CACHE_TTL_SECS",
     "TOTP_ISSUER",
+    "WS_HEARTBEAT_MS",
+    "WS_CLIENT_TIMEOUT_MS",
+    "WS_QUEUE_CAPACITY",
+    "WS_RATE_BURST",
+    "WS_RATE_PER_SEC",
     "OAUTH42_CLIENT_ID",
     "OAUTH42_CLIENT_SECRET",
     "OAUTH42_CLIENT_SECRET_FILE",
@@ -144,7 +154,22 @@ pub struct Settings {
     /// header is ignored, so a client cannot pick the address it is throttled by.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub totp_issuer: String,
+    pub ws: WsSettings,
     pub oauth42: Option<OAuth42Settings>,
+}
+
+/// The websocket's timings and limits (tests shrink them).
+#[derive(Debug, Clone)]
+pub struct WsSettings {
+    /// How often the server pings.
+    pub heartbeat: Duration,
+    /// Silence after which a client is disconnected.
+    pub client_timeout: Duration,
+    /// Outbound frames queued per socket before it counts as a slow consumer.
+    pub queue_capacity: usize,
+    /// Messages a client may send in a burst, then `rate_per_sec` a second.
+    pub rate_burst: u32,
+    pub rate_per_sec: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -376,6 +401,26 @@ impl Settings {
         }
         let avatar_dir = raw.avatar_dir.unwrap_or_else(|| data_dir.join("avatars"));
 
+        let ws = WsSettings {
+            heartbeat: Duration::from_millis(raw.ws_heartbeat_ms.unwrap_or(15_000)),
+            client_timeout: Duration::from_millis(raw.ws_client_timeout_ms.unwrap_or(45_000)),
+            queue_capacity: raw.ws_queue_capacity.unwrap_or(256),
+            rate_burst: raw.ws_rate_burst.unwrap_or(30),
+            rate_per_sec: raw.ws_rate_per_sec.unwrap_or(10),
+        };
+        if ws.heartbeat.is_zero() || ws.client_timeout <= ws.heartbeat {
+            return Err(invalid(
+                "WS_CLIENT_TIMEOUT_MS",
+                "must be longer than WS_HEARTBEAT_MS, which must be positive",
+            ));
+        }
+        if ws.queue_capacity == 0 || ws.rate_burst == 0 || ws.rate_per_sec == 0 {
+            return Err(invalid(
+                "WS_QUEUE_CAPACITY",
+                "WS_QUEUE_CAPACITY, WS_RATE_BURST and WS_RATE_PER_SEC must be positive",
+            ));
+        }
+
         Ok(Settings {
             dev_mode,
             database_url,
@@ -399,6 +444,7 @@ impl Settings {
             db_pool_size,
             trusted_proxies,
             totp_issuer: raw.totp_issuer.unwrap_or_else(|| "transcendence".into()),
+            ws,
             oauth42,
         })
     }
@@ -486,6 +532,11 @@ mod tests {
             refresh_token_ttl_secs: None,
             session_cache_ttl_secs: None,
             totp_issuer: None,
+            ws_heartbeat_ms: None,
+            ws_client_timeout_ms: None,
+            ws_queue_capacity: None,
+            ws_rate_burst: None,
+            ws_rate_per_sec: None,
             oauth42_client_id: None,
             oauth42_client_secret: None,
             oauth42_client_secret_file: None,

@@ -32,6 +32,7 @@ pub enum ErrorCode {
     SessionRevoked,
     InvalidChallenge,
     InvalidTwoFactorCode,
+    InvalidTicket,
     // 403
     Forbidden,
     WrongPassword,
@@ -83,9 +84,8 @@ impl ErrorCode {
             InvalidJson | InvalidRequest | OauthStateMismatch | OauthStateInvalid
             | OauthCodeInvalid | OauthDenied => StatusCode::BAD_REQUEST,
             Unauthorized | InvalidToken | TokenExpired | InvalidCredentials
-            | RefreshTokenReused | SessionRevoked | InvalidChallenge | InvalidTwoFactorCode => {
-                StatusCode::UNAUTHORIZED
-            }
+            | RefreshTokenReused | SessionRevoked | InvalidChallenge | InvalidTwoFactorCode
+            | InvalidTicket => StatusCode::UNAUTHORIZED,
             Forbidden | WrongPassword | NotAllowed => StatusCode::FORBIDDEN,
             NotFound | NotFriends | NotBlocked => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

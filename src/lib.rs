@@ -12,6 +12,7 @@
 //! auth/        JWT, argon2id, TOTP, the 42 OAuth client, the live-session cache
 //! db/          diesel + diesel-async: pool, migrations, query functions
 //! http/        route table, extractors, middleware, one module per domain
+//! protocol/    websocket wire types and DTOs shared with REST, tests and the harness
 //! actors/      the actor tree of the real-time side
 //! ```
 //!
@@ -27,4 +28,5 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod protocol;
 pub mod telemetry;

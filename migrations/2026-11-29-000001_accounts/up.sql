@@ -86,7 +86,10 @@ CREATE TABLE oauth_accounts (
 CREATE TABLE oauth_states (
     state_hash BYTEA PRIMARY KEY,
     pkce_verifier TEXT NOT NULL,
-    -- Set when a logged-in user links the provider account to their own.
+    -- Set when a logged-in user links the provider account to their own,
+    -- with the login session that asked: the link completes only while that
+    -- session is still live.
     link_user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
+    link_session_id UUID REFERENCES auth_sessions (id) ON DELETE CASCADE,
     expires_at TIMESTAMPTZ NOT NULL
 );

@@ -51,8 +51,11 @@ CREATE TABLE notifications (
     id BIGSERIAL PRIMARY KEY,
     user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     kind TEXT NOT NULL,
+    -- Who caused it (NULL for the server, or once that account is gone).
+    actor_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
     payload JSONB NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
     read_at TIMESTAMPTZ
 );
 CREATE INDEX notifications_user_idx ON notifications (user_id, id);
+CREATE INDEX notifications_unread_idx ON notifications (user_id, id) WHERE read_at IS NULL;

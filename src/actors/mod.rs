@@ -1,7 +1,10 @@
-//! The actor tree: one `UserSession` per websocket, and per domain a
-//! supervisor that looks up, spawns and reaps its children (`ChatRoom`,
-//! `PongMatch`, `Tournament`, `NotificationInbox`, presence, matchmaking).
-//! Messages route by `Addr`, never through a channel layer.
+//! The actor tree of the real-time side. Every websocket is a
+//! [`session::UserSession`] actor; the [`registry::SessionRegistry`] knows
+//! each user's sockets on this node, and delivery reads it and sends to
+//! those actors by address: no hub, no channel layer.
 //!
-//! The accounts domain has no actor: it is plain request/response over
-//! REST. The real-time domains arrive here with the websocket.
+//! Still to come (see the open issues): per-domain supervisors (chat, game,
+//! tournaments), presence, and cross-node delivery over Redis.
+
+pub mod registry;
+pub mod session;

@@ -152,6 +152,7 @@ pub async fn delete_expired(conn: &mut AsyncPgConnection) -> diesel::QueryResult
     Ok(two_factor::delete_expired_challenges(conn).await?
         + oauth::delete_expired_states(conn).await?
         + sessions::delete_expired_refresh_tokens(conn).await?
+        + sessions::delete_expired_ws_tickets(conn).await?
         + throttle::delete_stale(conn).await?)
 }
 

@@ -14,6 +14,7 @@ pub struct StoredNotification {
     pub id: i64,
     pub user_id: i64,
     pub kind: String,
+    pub actor_id: Option<i64>,
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
     pub read_at: Option<DateTime<Utc>>,
@@ -31,6 +32,7 @@ pub async fn record(
         .values((
             notifications::user_id.eq(user_id),
             notifications::kind.eq(event.kind()),
+            notifications::actor_id.eq(event.actor()),
             notifications::payload.eq(payload),
         ))
         .returning(StoredNotification::as_returning())
@@ -38,17 +40,90 @@ pub async fn record(
         .await
 }
 
-/// The user's notifications with ids below `before`, newest first.
+/// The user's notifications with ids below `before`, newest first; only
+/// the unread ones with `unread_only`.
 pub async fn list(
     conn: &mut AsyncPgConnection,
     user_id: i64,
+    unread_only: bool,
     before: i64,
+    limit: i64,
+) -> QueryResult<Vec<StoredNotification>> {
+    let mut query = notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::id.lt(before))
+        .order(notifications::id.desc())
+        .limit(limit)
+        .select(StoredNotification::as_select())
+        .into_boxed();
+    if unread_only {
+        query = query.filter(notifications::read_at.is_null());
+    }
+    query.load(conn).await
+}
+
+pub async fn unread_count(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::user_id.eq(user_id))
+        .filter(notifications::read_at.is_null())
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// Marks one of the user's notifications read; false when the user has no
+/// such notification. Reading twice keeps the first time.
+pub async fn mark_read(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> QueryResult<bool> {
+    let mine = notifications::table
+        .find(id)
+        .filter(notifications::user_id.eq(user_id));
+    let found: bool = diesel::select(diesel::dsl::exists(mine))
+        .get_result(conn)
+        .await?;
+    if found {
+        diesel::update(mine.filter(notifications::read_at.is_null()))
+            .set(notifications::read_at.eq(diesel::dsl::now))
+            .execute(conn)
+            .await?;
+    }
+    Ok(found)
+}
+
+/// Marks every unread notification of the user read; returns how many.
+pub async fn mark_all_read(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<usize> {
+    diesel::update(
+        notifications::table
+            .filter(notifications::user_id.eq(user_id))
+            .filter(notifications::read_at.is_null()),
+    )
+    .set(notifications::read_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
+}
+
+/// Deletes one of the user's notifications; false when there is none.
+pub async fn delete(conn: &mut AsyncPgConnection, user_id: i64, id: i64) -> QueryResult<bool> {
+    let deleted = diesel::delete(
+        notifications::table
+            .find(id)
+            .filter(notifications::user_id.eq(user_id)),
+    )
+    .execute(conn)
+    .await?;
+    Ok(deleted == 1)
+}
+
+/// The user's notifications after `since`, oldest first (for replay).
+pub async fn after(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    since: i64,
     limit: i64,
 ) -> QueryResult<Vec<StoredNotification>> {
     notifications::table
         .filter(notifications::user_id.eq(user_id))
-        .filter(notifications::id.lt(before))
-        .order(notifications::id.desc())
+        .filter(notifications::id.gt(since))
+        .order(notifications::id.asc())
         .limit(limit)
         .select(StoredNotification::as_select())
         .load(conn)

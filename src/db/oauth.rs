@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
 
 use super::schema::{oauth_accounts, oauth_states};
 
@@ -25,20 +26,22 @@ pub struct PendingState {
     pub pkce_verifier: String,
     pub link_user_id: Option<i64>,
     pub expires_at: DateTime<Utc>,
+    pub link_session_id: Option<Uuid>,
 }
 
 pub async fn insert_state(
     conn: &mut AsyncPgConnection,
     state_hash: &[u8],
     pkce_verifier: &str,
-    link_user_id: Option<i64>,
+    link: Option<(i64, Uuid)>,
     expires_at: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::insert_into(oauth_states::table)
         .values((
             oauth_states::state_hash.eq(state_hash),
             oauth_states::pkce_verifier.eq(pkce_verifier),
-            oauth_states::link_user_id.eq(link_user_id),
+            oauth_states::link_user_id.eq(link.map(|(user, _)| user)),
+            oauth_states::link_session_id.eq(link.map(|(_, session)| session)),
             oauth_states::expires_at.eq(expires_at),
         ))
         .execute(conn)

@@ -60,6 +60,7 @@ diesel::table! {
         id -> Int8,
         user_id -> Int8,
         kind -> Text,
+        actor_id -> Nullable<Int8>,
         payload -> Jsonb,
         created_at -> Timestamptz,
         read_at -> Nullable<Timestamptz>,
@@ -81,6 +82,7 @@ diesel::table! {
         state_hash -> Bytea,
         pkce_verifier -> Text,
         link_user_id -> Nullable<Int8>,
+        link_session_id -> Nullable<Uuid>,
         expires_at -> Timestamptz,
     }
 }
@@ -123,13 +125,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    ws_tickets (ticket_hash) {
+        ticket_hash -> Bytea,
+        user_id -> Int8,
+        session_id -> Uuid,
+        expires_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(login_challenges -> users (user_id));
-diesel::joinable!(notifications -> users (user_id));
 diesel::joinable!(oauth_accounts -> users (user_id));
+diesel::joinable!(oauth_states -> auth_sessions (link_session_id));
 diesel::joinable!(oauth_states -> users (link_user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::joinable!(ws_tickets -> auth_sessions (session_id));
+diesel::joinable!(ws_tickets -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
@@ -144,4 +157,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     recovery_codes,
     refresh_tokens,
     users,
+    ws_tickets,
 );

@@ -183,3 +183,49 @@ pub async fn delete_expired_refresh_tokens(conn: &mut AsyncPgConnection) -> Quer
         .execute(conn)
         .await
 }
+
+/// Stores a websocket ticket (its hash) for `ttl`.
+pub async fn insert_ws_ticket(
+    conn: &mut AsyncPgConnection,
+    ticket_hash: &[u8],
+    user_id: i64,
+    session_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> QueryResult<()> {
+    use super::schema::ws_tickets;
+    diesel::insert_into(ws_tickets::table)
+        .values((
+            ws_tickets::ticket_hash.eq(ticket_hash),
+            ws_tickets::user_id.eq(user_id),
+            ws_tickets::session_id.eq(session_id),
+            ws_tickets::expires_at.eq(expires_at),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// Spends a live ticket: returns its user and login session, once. A used,
+/// expired or unknown ticket gives `None`.
+pub async fn take_ws_ticket(
+    conn: &mut AsyncPgConnection,
+    ticket_hash: &[u8],
+) -> QueryResult<Option<(i64, Uuid)>> {
+    use super::schema::ws_tickets;
+    diesel::delete(
+        ws_tickets::table
+            .find(ticket_hash)
+            .filter(ws_tickets::expires_at.gt(diesel::dsl::now)),
+    )
+    .returning((ws_tickets::user_id, ws_tickets::session_id))
+    .get_result(conn)
+    .await
+    .optional()
+}
+
+pub async fn delete_expired_ws_tickets(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
+    use super::schema::ws_tickets;
+    diesel::delete(ws_tickets::table.filter(ws_tickets::expires_at.lt(diesel::dsl::now)))
+        .execute(conn)
+        .await
+}

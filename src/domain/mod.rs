@@ -4,5 +4,6 @@
 pub mod auth;
 pub mod avatars;
 pub mod notifications;
+pub mod realtime;
 pub mod social;
 pub mod users;

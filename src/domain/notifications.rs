@@ -8,17 +8,26 @@ use serde::Serialize;
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Notification {
     /// `from` asked to be friends.
-    FriendRequestReceived { request_id: i64, from: i64 },
+    FriendRequest { request_id: i64, from: i64 },
     /// `by` accepted the recipient's request.
-    FriendRequestAccepted { request_id: i64, by: i64 },
+    FriendAccepted { request_id: i64, by: i64 },
 }
 
 impl Notification {
     /// The stable name stored in `notifications.kind`.
     pub fn kind(&self) -> &'static str {
         match self {
-            Notification::FriendRequestReceived { .. } => "friend_request_received",
-            Notification::FriendRequestAccepted { .. } => "friend_request_accepted",
+            Notification::FriendRequest { .. } => "friend_request",
+            Notification::FriendAccepted { .. } => "friend_accepted",
+        }
+    }
+
+    /// The user who caused it. Always the server's own knowledge of the
+    /// event, never a value a client sent.
+    pub fn actor(&self) -> Option<i64> {
+        match self {
+            Notification::FriendRequest { from, .. } => Some(*from),
+            Notification::FriendAccepted { by, .. } => Some(*by),
         }
     }
 }
@@ -30,17 +39,18 @@ mod tests {
     #[test]
     fn kind_matches_the_serialised_tag() {
         for n in [
-            Notification::FriendRequestReceived {
+            Notification::FriendRequest {
                 request_id: 1,
                 from: 2,
             },
-            Notification::FriendRequestAccepted {
+            Notification::FriendAccepted {
                 request_id: 1,
                 by: 2,
             },
         ] {
             let json = serde_json::to_value(&n).unwrap();
             assert_eq!(json["kind"], n.kind());
+            assert_eq!(n.actor(), Some(2));
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod social;
 pub mod users;
+pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::{HttpRequest, mime, web};
@@ -30,9 +31,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
         .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
+        .service(web::resource("/ws").route(web::get().to(ws::upgrade)))
+        .service(web::resource("/api/auth/ws-ticket").route(web::post().to(ws::ticket)))
         .service(web::scope("/api/auth").configure(auth::configure))
         .service(web::scope("/api/users").configure(users::configure))
-        .service(web::resource("/api/notifications").route(web::get().to(notifications::list)))
+        .service(web::scope("/api/notifications").configure(notifications::configure))
         .service(web::scope("/api").configure(social::configure))
         .service(web::scope("/media/avatars").configure(avatars::configure));
 }

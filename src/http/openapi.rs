@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{self, accounts, oauth, two_factor};
-use super::{avatars, health, notifications, social, users};
+use super::{avatars, health, notifications, social, users, ws};
 use crate::error::{ErrorBody, ErrorCode};
 
 #[derive(OpenApi)]
@@ -55,6 +55,12 @@ use crate::error::{ErrorBody, ErrorCode};
         social::unblock,
         social::blocks,
         notifications::list,
+        notifications::unread_count,
+        notifications::read,
+        notifications::read_all,
+        notifications::delete,
+        ws::ticket,
+        ws::upgrade,
     ),
     components(schemas(ErrorBody, ErrorCode, auth::TokenPair, auth::TwoFactorChallenge)),
     modifiers(&BearerAuth),
@@ -67,6 +73,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (name = "friends", description = "Friend requests and friendships"),
         (name = "blocks", description = "Blocking users"),
         (name = "notifications", description = "What happened while you were away"),
+        (name = "realtime", description = "The websocket (protocol in docs/protocol.md)"),
     )
 )]
 pub struct ApiDoc;

@@ -8,9 +8,11 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::actors::registry::push_notifications;
 use crate::app::AppState;
+use crate::db::notifications::{self, StoredNotification};
 use crate::db::social::{self, Direction, FriendRequest};
-use crate::db::{notifications, users};
+use crate::db::users;
 use crate::domain::notifications::Notification;
 use crate::domain::social::{Action, Effect, RelationError, apply};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
@@ -69,7 +71,8 @@ async fn other_user(conn: &mut AsyncPgConnection, me: i64, other: i64) -> AppRes
 }
 
 /// Applies `action` from `me` towards `other` atomically, recording the
-/// notifications it causes. Returns what was done.
+/// notifications it causes, then pushes those to the users' sockets.
+/// Returns what was done.
 async fn act(
     state: &AppState,
     me: i64,
@@ -78,64 +81,64 @@ async fn act(
 ) -> AppResult<(Effect, Option<FriendRequest>)> {
     let mut conn = state.db.get().await?;
     other_user(&mut conn, me, other).await?;
-    conn.transaction(async |conn| -> AppResult<(Effect, Option<FriendRequest>)> {
-        social::lock_pair(conn, me, other).await?;
-        let relation = social::relation(conn, me, other).await?;
-        let effect = apply(relation, action).map_err(relation_error)?;
-        let mut created = None;
-        match effect {
-            Effect::CreateRequest => {
-                let request = social::create_request(conn, me, other).await?;
-                notifications::record(
-                    conn,
-                    other,
-                    &Notification::FriendRequestReceived {
-                        request_id: request.id,
-                        from: me,
-                    },
-                )
-                .await?;
-                created = Some(request);
-            }
-            Effect::AcceptRequest { request_id } => {
-                accept_request(conn, request_id, other, me).await?;
-            }
-            Effect::DeleteRequest { request_id } => {
-                if !social::delete_request(conn, request_id).await? {
-                    return Err(no_such_request());
+    let (effect, request, notes) = conn
+        .transaction(
+            async |conn| -> AppResult<(Effect, Option<FriendRequest>, Vec<StoredNotification>)> {
+                social::lock_pair(conn, me, other).await?;
+                let relation = social::relation(conn, me, other).await?;
+                let effect = apply(relation, action).map_err(relation_error)?;
+                let mut request = None;
+                let mut notes = Vec::new();
+                match effect {
+                    Effect::CreateRequest => {
+                        let created = social::create_request(conn, me, other).await?;
+                        let event = Notification::FriendRequest {
+                            request_id: created.id,
+                            from: me,
+                        };
+                        notes.push(notifications::record(conn, other, &event).await?);
+                        request = Some(created);
+                    }
+                    Effect::AcceptRequest { request_id } => {
+                        notes.push(accept_request(conn, request_id, other, me).await?);
+                    }
+                    Effect::DeleteRequest { request_id } => {
+                        if !social::delete_request(conn, request_id).await? {
+                            return Err(no_such_request());
+                        }
+                    }
+                    Effect::RemoveFriendship => social::remove_friendship(conn, me, other).await?,
+                    Effect::Block => social::block(conn, me, other).await?,
+                    Effect::Unblock => social::unblock(conn, me, other).await?,
                 }
-            }
-            Effect::RemoveFriendship => social::remove_friendship(conn, me, other).await?,
-            Effect::Block => social::block(conn, me, other).await?,
-            Effect::Unblock => social::unblock(conn, me, other).await?,
-        }
-        Ok((effect, created))
-    })
-    .await
+                Ok((effect, request, notes))
+            },
+        )
+        .await?;
+    // Committed: a socket that misses the push gets it on replay.
+    if let Err(e) = push_notifications(state, notes).await {
+        tracing::warn!(error = %e, "pushing notifications failed");
+    }
+    Ok((effect, request))
 }
 
 /// `addressee` accepts the request `sender` made: they become friends and
-/// the sender is told.
+/// the sender is told (the notification is returned for pushing).
 async fn accept_request(
     conn: &mut AsyncPgConnection,
     request_id: i64,
     sender: i64,
     addressee: i64,
-) -> AppResult<()> {
+) -> AppResult<StoredNotification> {
     if !social::delete_request(conn, request_id).await? {
         return Err(no_such_request());
     }
     social::make_friends(conn, sender, addressee).await?;
-    notifications::record(
-        conn,
-        sender,
-        &Notification::FriendRequestAccepted {
-            request_id,
-            by: addressee,
-        },
-    )
-    .await?;
-    Ok(())
+    let event = Notification::FriendAccepted {
+        request_id,
+        by: addressee,
+    };
+    Ok(notifications::record(conn, sender, &event).await?)
 }
 
 #[derive(Serialize, ToSchema)]

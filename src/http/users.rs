@@ -35,42 +35,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/{id}").route(web::get().to(by_id)));
 }
 
-/// Where a user's avatar is served: the uploaded one, or the generated default.
-pub fn avatar_url(user: &User) -> String {
-    match &user.avatar {
-        Some(name) => format!("/media/avatars/{name}"),
-        None => format!("/media/avatars/default/{}.png", user.id),
-    }
-}
-
-/// What anyone may see of a user.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct UserView {
-    pub id: i64,
-    pub username: String,
-    /// The display name, or the username when none is set.
-    pub display_name: String,
-    pub avatar_url: String,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<&User> for UserView {
-    fn from(user: &User) -> Self {
-        UserView {
-            id: user.id,
-            username: user.username.clone(),
-            display_name: user.shown_name().to_string(),
-            avatar_url: avatar_url(user),
-            created_at: user.created_at,
-        }
-    }
-}
-
-impl From<User> for UserView {
-    fn from(user: User) -> Self {
-        UserView::from(&user)
-    }
-}
+pub use crate::protocol::UserView;
+pub use crate::protocol::dto::avatar_url;
 
 /// A public profile as the caller sees it.
 #[derive(Debug, Serialize, ToSchema)]

@@ -286,3 +286,21 @@ async fn two_factor_still_applies_to_42_sign_in() {
     .await
     .expect(200);
 }
+
+#[actix_web::test]
+async fn a_link_does_not_complete_after_its_session_ends() {
+    let (app, provider) = spawn_with_provider().await;
+    let (_, access, _) = app.user_with_tokens("alice").await;
+    provider.set_profile(77, "alice42", "alice42@student.42.fr");
+    let reply = app
+        .post("/api/auth/oauth/42/link", json!({}), Some(&access))
+        .await;
+    let cookie = cookie_of(&reply.headers);
+    let back = consent(&app, &reply.str("authorize_url")).await;
+    app.post("/api/auth/logout-all", json!({}), Some(&access))
+        .await
+        .expect(204);
+    callback(&app, &back, Some(&cookie))
+        .await
+        .expect_error(401, "session_revoked");
+}

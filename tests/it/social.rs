@@ -101,7 +101,8 @@ async fn a_request_accepted_makes_friends_and_notifies_both_ways() {
 
     // B is told.
     let notes = t.notifications(&t.b).await;
-    assert_eq!(notes[0]["kind"], "friend_request_received");
+    assert_eq!(notes[0]["kind"], "friend_request");
+    assert_eq!(notes[0]["actor"]["id"], t.a.0);
     assert_eq!(notes[0]["payload"]["from"], t.a.0);
     assert_eq!(notes[0]["payload"]["request_id"], request_id);
 
@@ -127,8 +128,8 @@ async fn a_request_accepted_makes_friends_and_notifies_both_ways() {
     assert_eq!(t.ids("/api/friends", &t.c).await, Vec::<i64>::new());
     assert_eq!(t.relation(&t.a, t.b.0).await, "friends");
     let notes = t.notifications(&t.a).await;
-    assert_eq!(notes[0]["kind"], "friend_request_accepted");
-    assert_eq!(notes[0]["payload"]["by"], t.b.0);
+    assert_eq!(notes[0]["kind"], "friend_accepted");
+    assert_eq!(notes[0]["actor"]["id"], t.b.0);
     // C's inbox holds nothing of theirs.
     assert!(t.notifications(&t.c).await.is_empty());
 

@@ -22,6 +22,7 @@ use crate::app::AppState;
 use crate::auth::oauth42::{OAuth42, OAuthError, PROVIDER, Profile};
 use crate::auth::sha256;
 use crate::db::oauth as db_oauth;
+use crate::db::sessions;
 use crate::db::users::{self, NewUser, User};
 use crate::domain::auth::{username_base_from_login, username_candidate, validate_email};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
@@ -57,9 +58,10 @@ fn state_cookie(state: &AppState, value: &str, max_age: Duration) -> Cookie<'sta
 }
 
 /// Starts an authorization and returns the provider URL and the cookie.
+/// `link` is the user and login session asking to link, if any.
 async fn start(
     state: &AppState,
-    link_user_id: Option<i64>,
+    link: Option<(i64, uuid::Uuid)>,
 ) -> AppResult<(String, Cookie<'static>)> {
     let authorization = provider(state)?.authorize();
     let expires_at = Utc::now() + chrono::Duration::from_std(STATE_TTL).unwrap_or_default();
@@ -68,7 +70,7 @@ async fn start(
         &mut conn,
         &sha256(&authorization.state),
         &authorization.pkce_verifier,
-        link_user_id,
+        link,
         expires_at,
     )
     .await?;
@@ -117,7 +119,7 @@ pub async fn link(state: web::Data<AppState>, me: AuthUser) -> AppResult<HttpRes
             return Err(already_linked());
         }
     }
-    let (url, cookie) = start(&state, Some(me.user_id)).await?;
+    let (url, cookie) = start(&state, Some((me.user_id, me.session_id))).await?;
     Ok(HttpResponse::Ok()
         .cookie(cookie)
         .json(OAuthLinkResponse { authorize_url: url }))
@@ -229,6 +231,18 @@ pub async fn callback(
     let mut conn = state.db.get().await?;
     let body = match pending.link_user_id {
         Some(user_id) => {
+            // The session that asked must still be live: a link must not
+            // complete after a logout-all or a password change.
+            let live = match pending.link_session_id {
+                Some(session) => sessions::active_session_user(&mut conn, session).await?,
+                None => None,
+            };
+            if live != Some(user_id) {
+                return Err(AppError::new(
+                    ErrorCode::SessionRevoked,
+                    "the session that started this link has been logged out",
+                ));
+            }
             CallbackResponse::Linked(link_profile(&mut conn, user_id, &profile).await?)
         }
         None => {

@@ -4,6 +4,7 @@
 
 pub mod db_proxy;
 pub mod fake_oauth;
+pub mod ws;
 
 use std::time::Duration;
 
@@ -200,6 +201,14 @@ pub struct TestUser {
 }
 
 impl TestApp {
+    /// Runs SQL on the test's own database (to stage what time would do).
+    pub async fn sql(&self, query: &str) {
+        assert_test_database(&self.db_name);
+        let url = format!("{}/{}", server_url(), self.db_name);
+        let mut conn = AsyncPgConnection::establish(&url).await.unwrap();
+        diesel::sql_query(query).execute(&mut conn).await.unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -1,0 +1,228 @@
+//! The wire protocol of the websocket, shared by the server, the tests and
+//! the load-test harness: one tagged JSON envelope per message, `type`
+//! naming it. Documented, with an example of every message, in
+//! `docs/protocol.md`.
+//!
+//! Client messages may carry an `id` (a string or a number); the reply or
+//! the error it causes echoes it.
+
+pub mod dto;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use dto::{NotificationView, UserView};
+
+/// Bumped on any change a client could notice.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What a client may send.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ClientCommand {
+    /// An application-level ping (the socket's own pings are automatic).
+    #[serde(rename = "ping")]
+    Ping {},
+    /// Marks one notification read.
+    #[serde(rename = "notifications.read")]
+    ReadNotification { notification_id: i64 },
+    /// Marks every notification read.
+    #[serde(rename = "notifications.read_all")]
+    ReadAllNotifications {},
+    /// Sends the notifications after `since` (the last id the client saw),
+    /// oldest first.
+    #[serde(rename = "notifications.resume")]
+    ResumeNotifications { since: i64 },
+}
+
+/// Every `type` a client may send, for telling an unknown type from a
+/// known one with bad fields.
+pub const CLIENT_TYPES: &[&str] = &[
+    "ping",
+    "notifications.read",
+    "notifications.read_all",
+    "notifications.resume",
+];
+
+/// A parsed client message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientMessage {
+    pub id: Option<Value>,
+    pub command: ClientCommand,
+}
+
+/// Why a client message was refused; becomes an `error` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadMessage {
+    pub id: Option<Value>,
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// Parses one text frame. Malformed JSON, an unknown `type` and a known
+/// type with missing or wrong fields are told apart by their codes.
+pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
+    let bad = |id: Option<Value>, code, message: String| BadMessage { id, code, message };
+    let mut value: Value = serde_json::from_str(text)
+        .map_err(|e| bad(None, "invalid_json", format!("malformed JSON: {e}")))?;
+    let Some(object) = value.as_object_mut() else {
+        return Err(bad(
+            None,
+            "invalid_message",
+            "a message is a JSON object".into(),
+        ));
+    };
+    let id = match object.remove("id") {
+        None | Some(Value::Null) => None,
+        Some(id @ (Value::String(_) | Value::Number(_))) => Some(id),
+        Some(_) => {
+            return Err(bad(
+                None,
+                "invalid_message",
+                "id must be a string or a number".into(),
+            ));
+        }
+    };
+    let Some(kind) = object.get("type").and_then(Value::as_str) else {
+        return Err(bad(id, "invalid_message", "type is required".into()));
+    };
+    if !CLIENT_TYPES.contains(&kind) {
+        let message = format!("unknown message type {kind:?}");
+        return Err(bad(id, "unknown_type", message));
+    }
+    match serde_json::from_value::<ClientCommand>(value) {
+        Ok(command) => Ok(ClientMessage { id, command }),
+        Err(e) => Err(bad(id, "invalid_message", e.to_string())),
+    }
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type")]
+pub enum ServerEvent {
+    /// The first message on every socket.
+    #[serde(rename = "hello")]
+    Hello {
+        protocol_version: u32,
+        user: UserView,
+        /// RFC 3339.
+        server_time: chrono::DateTime<chrono::Utc>,
+        /// The server pings this often; a client silent for
+        /// `client_timeout_ms` is disconnected.
+        heartbeat_interval_ms: u64,
+        client_timeout_ms: u64,
+    },
+    #[serde(rename = "pong")]
+    Pong { id: Option<Value> },
+    /// A command was carried out.
+    #[serde(rename = "ack")]
+    Ack { id: Option<Value> },
+    #[serde(rename = "error")]
+    Error {
+        id: Option<Value>,
+        code: String,
+        message: String,
+    },
+    /// A new notification, or one replayed after `notifications.resume` or
+    /// `?since=`.
+    #[serde(rename = "notification")]
+    Notification { notification: NotificationView },
+    /// A replay is complete: every notification up to `up_to` was sent;
+    /// with `more`, resume again from `up_to` for the rest.
+    #[serde(rename = "notifications.replayed")]
+    NotificationsReplayed {
+        id: Option<Value>,
+        up_to: i64,
+        more: bool,
+    },
+    /// The unread count changed (read here, on another session, or by REST).
+    #[serde(rename = "notifications.unread")]
+    UnreadNotifications { unread: i64 },
+}
+
+impl ServerEvent {
+    pub fn error(id: Option<Value>, code: &str, message: impl Into<String>) -> Self {
+        ServerEvent::Error {
+            id,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// The JSON text of the event (serialised once, sent to every session).
+    pub fn to_text(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"internal_error","message":"{e}"}}"#)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_commands_and_keeps_the_id() {
+        let m = parse(r#"{"type":"notifications.read","notification_id":4,"id":"a1"}"#).unwrap();
+        assert_eq!(m.id, Some(json!("a1")));
+        assert_eq!(
+            m.command,
+            ClientCommand::ReadNotification { notification_id: 4 }
+        );
+        let m = parse(r#"{"type":"ping","id":7}"#).unwrap();
+        assert_eq!(m.id, Some(json!(7)));
+    }
+
+    #[test]
+    fn tells_bad_messages_apart() {
+        assert_eq!(parse("{nope").unwrap_err().code, "invalid_json");
+        assert_eq!(parse("[1]").unwrap_err().code, "invalid_message");
+        assert_eq!(parse(r#"{"id":1}"#).unwrap_err().code, "invalid_message");
+        let e = parse(r#"{"type":"teleport","id":"x"}"#).unwrap_err();
+        assert_eq!((e.code, e.id), ("unknown_type", Some(json!("x"))));
+        let e = parse(r#"{"type":"notifications.read","id":2}"#).unwrap_err();
+        assert_eq!((e.code, e.id), ("invalid_message", Some(json!(2))));
+        assert_eq!(
+            parse(r#"{"type":"ping","extra":true}"#).unwrap_err().code,
+            "invalid_message"
+        );
+        assert_eq!(
+            parse(r#"{"type":"ping","id":[1]}"#).unwrap_err().code,
+            "invalid_message"
+        );
+    }
+
+    #[test]
+    fn every_client_type_is_listed() {
+        for (text, kind) in [
+            (r#"{"type":"ping"}"#, "ping"),
+            (
+                r#"{"type":"notifications.read","notification_id":1}"#,
+                "notifications.read",
+            ),
+            (
+                r#"{"type":"notifications.read_all"}"#,
+                "notifications.read_all",
+            ),
+            (
+                r#"{"type":"notifications.resume","since":0}"#,
+                "notifications.resume",
+            ),
+        ] {
+            assert!(CLIENT_TYPES.contains(&kind));
+            assert!(parse(text).is_ok(), "{text}");
+        }
+        assert_eq!(CLIENT_TYPES.len(), 4);
+    }
+
+    #[test]
+    fn events_are_tagged() {
+        let text = ServerEvent::UnreadNotifications { unread: 3 }.to_text();
+        assert_eq!(text, r#"{"type":"notifications.unread","unread":3}"#);
+        let text = ServerEvent::error(Some(json!(1)), "unknown_type", "x").to_text();
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["id"], 1);
+    }
+}

@@ -1,0 +1,356 @@
+//! The websocket: tickets, origins, the hello, bad input and close codes,
+//! the rate limit, the heartbeat, and notifications pushed to every socket
+//! of a user, with unread counts and replay.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{TestApp, spawn_app, spawn_app_with};
+
+#[actix_web::test]
+async fn hello_comes_first_and_pings_are_answered() {
+    let app = spawn_app().await;
+    let (alice, token, _) = app.user_with_tokens("alice").await;
+    let ticket = app.ws_ticket(&token).await;
+    let mut ws = app
+        .ws_connect(&format!("?ticket={ticket}"), &[])
+        .await
+        .unwrap();
+    let hello = ws.expect("hello").await;
+    assert_eq!(hello["protocol_version"], 1);
+    assert_eq!(hello["user"]["id"], alice.id);
+    assert_eq!(hello["user"]["username"], "alice");
+    assert_eq!(hello["heartbeat_interval_ms"], 15000);
+    assert!(hello["server_time"].is_string());
+    ws.send(json!({"type": "ping", "id": "p1"})).await;
+    assert_eq!(ws.expect("pong").await["id"], "p1");
+}
+
+#[actix_web::test]
+async fn tickets_are_single_use_and_short_lived() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let ticket = app.ws_ticket(&token).await;
+    app.ws_connect(&format!("?ticket={ticket}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        app.ws_connect(&format!("?ticket={ticket}"), &[])
+            .await
+            .err(),
+        Some(401)
+    );
+    assert_eq!(
+        app.ws_connect("?ticket=made-up", &[]).await.err(),
+        Some(401)
+    );
+    assert_eq!(app.ws_connect("", &[]).await.err(), Some(401));
+    // A long-lived token is not a ticket.
+    assert_eq!(
+        app.ws_connect(&format!("?ticket={token}"), &[]).await.err(),
+        Some(401)
+    );
+    // An expired one is refused.
+    let stale = app.ws_ticket(&token).await;
+    app.sql("UPDATE ws_tickets SET expires_at = now() - interval '1 second'")
+        .await;
+    assert_eq!(
+        app.ws_connect(&format!("?ticket={stale}"), &[]).await.err(),
+        Some(401)
+    );
+    // A ticket of a session that logged out meanwhile is refused.
+    let orphan = app.ws_ticket(&token).await;
+    app.post("/api/auth/logout-all", json!({}), Some(&token))
+        .await
+        .expect(204);
+    assert_eq!(
+        app.ws_connect(&format!("?ticket={orphan}"), &[])
+            .await
+            .err(),
+        Some(401)
+    );
+    // Non-browser clients may use the Authorization header.
+    let (fresh, _) = app.tokens("alice").await;
+    let bearer = format!("Bearer {fresh}");
+    let mut ws = app
+        .ws_connect("", &[("authorization", &bearer)])
+        .await
+        .unwrap();
+    ws.expect("hello").await;
+    app.post("/api/auth/ws-ticket", json!({}), None)
+        .await
+        .expect_error(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn foreign_origins_are_refused() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let ticket = app.ws_ticket(&token).await;
+    let refused = app
+        .ws_connect(
+            &format!("?ticket={ticket}"),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(refused.err(), Some(403));
+    let ticket = app.ws_ticket(&token).await;
+    let mut ws = app
+        .ws_connect(
+            &format!("?ticket={ticket}"),
+            &[("origin", "http://localhost:8000")],
+        )
+        .await
+        .unwrap();
+    ws.expect("hello").await;
+}
+
+#[actix_web::test]
+async fn bad_messages_get_error_events_then_1008() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let mut ws = app.ws(&token).await;
+    ws.send_text("{not json").await;
+    assert_eq!(ws.expect("error").await["code"], "invalid_json");
+    ws.send(json!({"type": "teleport", "id": 9})).await;
+    let error = ws.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["id"].as_i64()),
+        (Some("unknown_type"), Some(9))
+    );
+    ws.send(json!({"type": "notifications.read", "id": "r"}))
+        .await;
+    let error = ws.expect("error").await;
+    assert_eq!(error["code"], "invalid_message");
+    assert_eq!(error["id"], "r");
+    // Still open.
+    ws.send(json!({"type": "ping"})).await;
+    ws.expect("pong").await;
+    // Too many mistakes in a short window close the socket.
+    for _ in 0..8 {
+        ws.send_text("nope").await;
+    }
+    assert_eq!(ws.closed().await, 1008);
+}
+
+#[actix_web::test]
+async fn binary_and_oversized_frames_close_the_socket() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let mut ws = app.ws(&token).await;
+    ws.send_binary(vec![1, 2, 3]).await;
+    assert_eq!(ws.closed().await, 1003);
+
+    let mut ws = app.ws(&token).await;
+    let big = format!(r#"{{"type":"ping","pad":"{}"}}"#, "x".repeat(70 * 1024));
+    ws.send_text(&big).await;
+    assert_eq!(ws.closed().await, 1009);
+}
+
+#[actix_web::test]
+async fn the_rate_limit_refuses_then_closes() {
+    let app = spawn_app_with(|s| {
+        s.ws.rate_burst = 5;
+        s.ws.rate_per_sec = 1;
+    })
+    .await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let mut ws = app.ws(&token).await;
+    for _ in 0..40 {
+        ws.send(json!({"type": "ping"})).await;
+    }
+    let mut pongs = 0;
+    let mut refused = 0;
+    let code = loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next_or_close())
+            .await
+            .unwrap()
+        {
+            Ok(event) if event["type"] == "pong" => pongs += 1,
+            Ok(event) => {
+                assert_eq!(event["code"], "rate_limited");
+                refused += 1;
+            }
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!((5..=7).contains(&pongs), "{pongs} pongs");
+    assert!(refused >= 20, "{refused} refusals");
+}
+
+#[actix_web::test]
+async fn a_silent_client_is_disconnected() {
+    let app = spawn_app_with(|s| {
+        s.ws.heartbeat = Duration::from_millis(200);
+        s.ws.client_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let mut ws = app.ws(&token).await;
+    // Not reading means not answering the server's pings: the server ends
+    // the connection (with 4000, if the close frame survives).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let code = ws.ended().await;
+    assert!(matches!(code, None | Some(4000)), "{code:?}");
+
+    // A client that reads (and so answers pings) stays.
+    let mut ws = app.ws(&token).await;
+    ws.silent_for(Duration::from_millis(1500)).await;
+    ws.send(json!({"type": "ping"})).await;
+    ws.expect("pong").await;
+}
+
+async fn friend_request(app: &TestApp, from: &str, to: i64) -> i64 {
+    let reply = app
+        .post("/api/friends/requests", json!({"user_id": to}), Some(from))
+        .await;
+    reply.expect(201)["request"]["id"].as_i64().unwrap()
+}
+
+#[actix_web::test]
+async fn every_socket_of_a_user_gets_its_notifications() {
+    let app = spawn_app().await;
+    let (alice, a, _) = app.user_with_tokens("alice").await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let (_, c, _) = app.user_with_tokens("carol").await;
+    let mut tab1 = app.ws(&b).await;
+    let mut tab2 = app.ws(&b).await;
+    let mut carol = app.ws(&c).await;
+
+    let request_id = friend_request(&app, &a, bob.id).await;
+    for tab in [&mut tab1, &mut tab2] {
+        let n = tab.expect("notification").await["notification"].clone();
+        assert_eq!(n["kind"], "friend_request");
+        assert_eq!(n["actor"]["id"], alice.id);
+        assert_eq!(n["payload"]["request_id"], request_id);
+        assert!(n["read_at"].is_null());
+    }
+    carol.silent_for(Duration::from_millis(300)).await;
+
+    // Bob accepts: Alice, online now, hears of it.
+    let mut alice_ws = app.ws(&a).await;
+    app.post(
+        &format!("/api/friends/requests/{request_id}/accept"),
+        json!({}),
+        Some(&b),
+    )
+    .await
+    .expect(200);
+    let n = alice_ws.expect("notification").await;
+    assert_eq!(n["notification"]["kind"], "friend_accepted");
+    assert_eq!(n["notification"]["actor"]["id"], bob.id);
+}
+
+#[actix_web::test]
+async fn reading_on_one_socket_updates_the_others() {
+    let app = spawn_app().await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let (_, a, _) = app.user_with_tokens("alice").await;
+    let (_, c, _) = app.user_with_tokens("carol").await;
+    let mut tab1 = app.ws(&b).await;
+    let mut tab2 = app.ws(&b).await;
+    friend_request(&app, &a, bob.id).await;
+    friend_request(&app, &c, bob.id).await;
+    let first = tab1.expect("notification").await["notification"]["id"]
+        .as_i64()
+        .unwrap();
+    tab1.expect("notification").await;
+    tab2.expect("notification").await;
+    tab2.expect("notification").await;
+
+    tab1.send(json!({"type": "notifications.read", "notification_id": first, "id": 1}))
+        .await;
+    let mut got_ack = false;
+    let mut unread = None;
+    while !(got_ack && unread.is_some()) {
+        let event = tab1.next().await;
+        match event["type"].as_str() {
+            Some("ack") => {
+                assert_eq!(event["id"], 1);
+                got_ack = true;
+            }
+            Some("notifications.unread") => unread = event["unread"].as_i64(),
+            _ => panic!("unexpected {event}"),
+        }
+    }
+    assert_eq!(unread, Some(1));
+    assert_eq!(tab2.expect("notifications.unread").await["unread"], 1);
+
+    // Over REST too.
+    app.post("/api/notifications/read-all", json!({}), Some(&b))
+        .await
+        .expect(200);
+    assert_eq!(tab1.expect("notifications.unread").await["unread"], 0);
+    assert_eq!(tab2.expect("notifications.unread").await["unread"], 0);
+
+    // Someone else's notification is not found.
+    let (_, d, _) = app.user_with_tokens("dave").await;
+    let mut dave = app.ws(&d).await;
+    dave.send(json!({"type": "notifications.read", "notification_id": first, "id": "x"}))
+        .await;
+    let error = dave.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["id"].as_str()),
+        (Some("not_found"), Some("x"))
+    );
+}
+
+#[actix_web::test]
+async fn a_reconnecting_socket_replays_what_it_missed() {
+    let app = spawn_app().await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let mut ws = app.ws(&b).await;
+    let (_, f1, _) = app.user_with_tokens("fan1").await;
+    friend_request(&app, &f1, bob.id).await;
+    let seen = ws.expect("notification").await["notification"]["id"]
+        .as_i64()
+        .unwrap();
+    drop(ws);
+
+    // Two more while Bob is away.
+    for name in ["fan2", "fan3"] {
+        let (_, token, _) = app.user_with_tokens(name).await;
+        friend_request(&app, &token, bob.id).await;
+    }
+    let mut ws = app.ws_since(&b, Some(seen)).await;
+    let missed: Vec<String> = vec![
+        ws.expect("notification").await["notification"]["actor"]["username"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        ws.expect("notification").await["notification"]["actor"]["username"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+    ];
+    assert_eq!(missed, vec!["fan2", "fan3"]);
+    let done = ws.expect("notifications.replayed").await;
+    assert_eq!(done["more"], false);
+    let up_to = done["up_to"].as_i64().unwrap();
+    assert!(up_to > seen);
+
+    // Resuming on an open socket works the same, and a live one still comes.
+    ws.send(json!({"type": "notifications.resume", "since": seen, "id": "r"}))
+        .await;
+    assert_eq!(
+        ws.expect("notification").await["notification"]["actor"]["username"],
+        "fan2"
+    );
+    assert_eq!(
+        ws.expect("notification").await["notification"]["actor"]["username"],
+        "fan3"
+    );
+    let done = ws.expect("notifications.replayed").await;
+    assert_eq!(
+        (done["id"].as_str(), done["up_to"].as_i64()),
+        (Some("r"), Some(up_to))
+    );
+    let (_, f4, _) = app.user_with_tokens("fan4").await;
+    friend_request(&app, &f4, bob.id).await;
+    assert_eq!(
+        ws.expect("notification").await["notification"]["actor"]["username"],
+        "fan4"
+    );
+}
