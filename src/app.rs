@@ -41,6 +41,51 @@ pub struct AppState {
 pub struct Application {
     port: u16,
     server: Server,
+    shutdown: Shutdown,
+}
+
+/// Stops the node gracefully: stop accepting, close every websocket with
+/// 1001 after what is queued for it, let requests in flight finish (10 s at
+/// most), then let [`Application::run_until_stopped`] return.
+#[derive(Clone)]
+pub struct Shutdown {
+    server: actix_web::dev::ServerHandle,
+    sockets: Arc<crate::actors::registry::SessionRegistry>,
+    started: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Shutdown {
+    pub async fn run(&self) {
+        if self.started.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        tracing::info!("shutting down: no new connections, closing websockets");
+        self.server.pause().await;
+        self.sockets.close_all();
+        self.server.stop(true).await;
+    }
+
+    /// Runs the shutdown on SIGTERM or SIGINT.
+    pub fn on_signals(self) {
+        actix_web::rt::spawn(async move {
+            let terminate = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot listen for SIGTERM");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                () = terminate => {}
+            }
+            self.run().await;
+        });
+    }
 }
 
 impl Application {
@@ -65,6 +110,7 @@ impl Application {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let sockets = state.sockets.clone();
         let data = web::Data::new(state);
         let server = HttpServer::new(move || {
             App::new()
@@ -77,21 +123,37 @@ impl Application {
         })
         .workers(workers)
         .shutdown_timeout(10)
+        // Signals are ours: websockets must be closed before the server stops.
+        .disable_signals()
         .listen(listener)?
         .run();
-        Ok(Application { port, server })
+        let shutdown = Shutdown {
+            server: server.handle(),
+            sockets,
+            started: Arc::default(),
+        };
+        Ok(Application {
+            port,
+            server,
+            shutdown,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Stops the server from elsewhere (tests, a shutdown coordinator).
+    /// Stops the server at once (tests tearing down).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains connections and returns.
+    /// The graceful way to stop (what SIGTERM does).
+    pub fn shutdown(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until stopped (see [`Shutdown`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

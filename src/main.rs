@@ -61,6 +61,7 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
+    app.shutdown().on_signals();
     app.run_until_stopped().await?;
     tracing::info!("stopped");
     Ok(())

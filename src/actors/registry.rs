@@ -47,8 +47,20 @@ impl Push {
     }
 }
 
+/// Asks a socket to close because the node is shutting down.
+#[derive(Message, Clone, Copy)]
+#[rtype(result = "()")]
+pub struct Shutdown;
+
+/// How to reach one socket's actor.
+#[derive(Clone)]
+pub struct Socket {
+    pub push: Recipient<Push>,
+    pub shutdown: Recipient<Shutdown>,
+}
+
 /// One user's sockets, each with the key it was registered under.
-type Sockets = Vec<(u64, Recipient<Push>)>;
+type Sockets = Vec<(u64, Socket)>;
 
 /// The sockets of every user connected to this node.
 #[derive(Default)]
@@ -58,7 +70,7 @@ pub struct SessionRegistry {
 }
 
 impl SessionRegistry {
-    pub fn register(&self, user_id: i64, socket: Recipient<Push>) -> u64 {
+    pub fn register(&self, user_id: i64, socket: Socket) -> u64 {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let mut map = self.by_user.write().unwrap_or_else(|p| p.into_inner());
         map.entry(user_id).or_default().push((key, socket));
@@ -93,7 +105,16 @@ impl SessionRegistry {
     pub fn push(&self, user_id: i64, push: &Push) {
         let map = self.by_user.read().unwrap_or_else(|p| p.into_inner());
         for (_, socket) in map.get(&user_id).into_iter().flatten() {
-            socket.do_send(push.clone());
+            socket.push.do_send(push.clone());
+        }
+    }
+
+    /// Asks every socket on this node to close (1001), after what is
+    /// already queued for it.
+    pub fn close_all(&self) {
+        let map = self.by_user.read().unwrap_or_else(|p| p.into_inner());
+        for (_, socket) in map.values().flatten() {
+            socket.shutdown.do_send(Shutdown);
         }
     }
 }

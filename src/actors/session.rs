@@ -5,10 +5,11 @@
 //! serves first.
 //!
 //! Close codes (documented in `docs/protocol.md`):
-//! 1000 normal, 1002 protocol error, 1003 binary frame, 1008 too many bad
+//! 1000 normal, 1001 server shutting down, 1002 protocol error, 1003 binary frame, 1008 too many bad
 //! messages or rate-limit refusals, 1009 frame over 64 KiB, 4000 heartbeat
 //! timeout, 4002 slow consumer (the queue overflowed: reconnect and replay).
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +17,7 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use tokio::sync::mpsc;
 
-use super::registry::{Push, SessionRegistry};
+use super::registry::{Push, SessionRegistry, Shutdown, Socket};
 use crate::app::AppState;
 use crate::db::notifications;
 use crate::db::users::{self, User};
@@ -30,10 +31,15 @@ const MAX_BAD_MESSAGES: usize = 10;
 const BAD_MESSAGE_WINDOW: Duration = Duration::from_secs(10);
 /// Rate-limited messages tolerated before closing.
 const MAX_RATE_REFUSALS: usize = 20;
-/// Notifications sent by one replay; the client resumes again for more.
-pub const REPLAY_LIMIT: i64 = 500;
-/// How long a slow consumer's close frame may wait before the socket is cut.
-const SLOW_CONSUMER_GRACE: Duration = Duration::from_secs(1);
+/// Notifications sent by one replay at most; the client resumes for more.
+/// A replay page also never takes more than half the socket's queue.
+pub const REPLAY_LIMIT: usize = 500;
+/// How long a close frame may wait to be written before the socket is cut
+/// (a client that does not read would otherwise hold it open).
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// Control frames waiting for the writer; beyond this, pongs are dropped
+/// (one answers as well as many).
+const CONTROL_CAPACITY: usize = 8;
 
 pub const CLOSE_HEARTBEAT_TIMEOUT: u16 = 4000;
 pub const CLOSE_SLOW_CONSUMER: u16 = 4002;
@@ -57,18 +63,22 @@ pub struct UserSession {
     registry: Arc<SessionRegistry>,
     key: Option<u64>,
     out: mpsc::Sender<Frame>,
-    control: mpsc::UnboundedSender<Control>,
+    control: mpsc::Sender<Control>,
     writer: tokio::task::AbortHandle,
+    closing: bool,
     last_heard: Instant,
     bad_messages: StrikeWindow,
     rate_refusals: StrikeWindow,
     bucket: TokenBucket,
-    /// Live notifications held back while a replay runs, so the client gets
-    /// every notification once and in id order.
-    replaying: Option<Vec<Push>>,
-    /// Notifications up to here went out in a replay: a live copy of one
-    /// of them is not sent again.
-    replayed_up_to: i64,
+    /// Replays in flight. While any runs, live notifications are held back,
+    /// so the client gets each once and replays in id order.
+    replays: u32,
+    held: Vec<Push>,
+    /// A replay in flight had more to send: the held notifications belong
+    /// to the client's next page and are dropped.
+    drop_held: bool,
+    /// Ids the replays sent: a live copy of one of them is not sent again.
+    replayed: HashSet<i64>,
     /// Replay from here when the socket opens (`?since=`).
     since: Option<i64>,
 }
@@ -84,7 +94,7 @@ impl UserSession {
     ) -> Addr<Self> {
         let settings = state.settings.ws.clone();
         let (out, out_rx) = mpsc::channel(settings.queue_capacity);
-        let (control, control_rx) = mpsc::unbounded_channel();
+        let (control, control_rx) = mpsc::channel(CONTROL_CAPACITY);
         let writer = actix_web::rt::spawn(write(socket, control_rx, out_rx)).abort_handle();
         let stream = stream
             .max_frame_size(MAX_MESSAGE_BYTES)
@@ -101,12 +111,15 @@ impl UserSession {
                 out,
                 control,
                 writer,
+                closing: false,
                 last_heard: now,
                 bad_messages: StrikeWindow::new(MAX_BAD_MESSAGES, BAD_MESSAGE_WINDOW),
                 rate_refusals: StrikeWindow::new(MAX_RATE_REFUSALS, BAD_MESSAGE_WINDOW),
                 bucket: TokenBucket::new(settings.rate_burst, settings.rate_per_sec, now),
-                replaying: None,
-                replayed_up_to: 0,
+                replays: 0,
+                held: Vec::new(),
+                drop_held: false,
+                replayed: HashSet::new(),
                 since,
             }
         })
@@ -118,6 +131,9 @@ impl UserSession {
     }
 
     fn enqueue(&mut self, push: Push, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
         match self.out.try_send(Frame::Event(push)) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(Frame::Event(push))) if push.droppable => {}
@@ -128,20 +144,19 @@ impl UserSession {
                     "slow consumer: reconnect and replay",
                     ctx,
                 );
-                // The writer may be stuck on a socket nobody reads: cut it.
-                let writer = self.writer.clone();
-                actix_web::rt::spawn(async move {
-                    tokio::time::sleep(SLOW_CONSUMER_GRACE).await;
-                    writer.abort();
-                });
             }
             Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),
         }
     }
 
     /// Closes after the events already queued (the client sees why, e.g.
-    /// the errors before a 1008); a full queue closes at once instead.
+    /// the errors before a 1008); a full queue closes at once instead. A
+    /// writer still stuck after [`CLOSE_GRACE`] (nobody reads) is cut.
     fn close(&mut self, code: CloseCode, reason: &str, ctx: &mut Context<Self>) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
         let reason = CloseReason {
             code,
             description: Some(reason.to_string()),
@@ -149,8 +164,13 @@ impl UserSession {
         if let Err(e) = self.out.try_send(Frame::Close(reason))
             && let Frame::Close(reason) = e.into_inner()
         {
-            let _ = self.control.send(Control::Close(reason));
+            let _ = self.control.try_send(Control::Close(reason));
         }
+        let writer = self.writer.clone();
+        actix_web::rt::spawn(async move {
+            tokio::time::sleep(CLOSE_GRACE).await;
+            writer.abort();
+        });
         ctx.stop();
     }
 
@@ -167,16 +187,25 @@ impl UserSession {
         }
     }
 
-    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+    /// Charges one incoming message (text or ping) to the rate limit; false
+    /// when it is refused.
+    fn admit(&mut self, ctx: &mut Context<Self>) -> bool {
         let now = Instant::now();
-        if !self.bucket.take(now) {
-            self.send(
-                &ServerEvent::error(None, "rate_limited", "too many messages; slow down"),
-                ctx,
-            );
-            if self.rate_refusals.record(now) {
-                self.close(CloseCode::Policy, "rate limit exceeded", ctx);
-            }
+        if self.bucket.take(now) {
+            return true;
+        }
+        self.send(
+            &ServerEvent::error(None, "rate_limited", "too many messages; slow down"),
+            ctx,
+        );
+        if self.rate_refusals.record(now) {
+            self.close(CloseCode::Policy, "rate limit exceeded", ctx);
+        }
+        false
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        if !self.admit(ctx) {
             return;
         }
         match protocol::parse(text) {
@@ -243,20 +272,27 @@ impl UserSession {
         });
     }
 
-    /// Sends the notifications after `since`, oldest first; live ones that
-    /// arrive meanwhile wait, so none is sent twice or out of order.
+    /// Sends the notifications after `since`, oldest first, a page at a
+    /// time; live ones that arrive meanwhile wait, so none is sent twice.
     fn replay(&mut self, since: i64, id: Option<serde_json::Value>, ctx: &mut Context<Self>) {
-        if self.replaying.is_none() {
-            self.replaying = Some(Vec::new());
+        if self.replays == 0 {
+            self.replayed.clear();
+            self.drop_held = false;
         }
+        self.replays += 1;
+        // A page never fills more than half the queue, so a replay cannot
+        // make its own socket a slow consumer.
+        let page = REPLAY_LIMIT
+            .min(self.state.settings.ws.queue_capacity / 2)
+            .max(1);
         let me = ctx.address();
         let state = self.state.clone();
         let user_id = self.user.id;
         actix_web::rt::spawn(async move {
             let result = async {
                 let mut conn = state.db.get().await?;
-                let rows =
-                    notifications::after(&mut conn, user_id, since, REPLAY_LIMIT + 1).await?;
+                let fetch = i64::try_from(page + 1).unwrap_or(i64::MAX);
+                let rows = notifications::after(&mut conn, user_id, since, fetch).await?;
                 let actor_ids: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
                 let actors = users::find_many(&mut conn, &actor_ids).await?;
                 anyhow::Ok((rows, actors))
@@ -266,8 +302,8 @@ impl UserSession {
                 since,
                 id,
                 result: result.map(|(mut rows, actors)| {
-                    let more = rows.len() as i64 > REPLAY_LIMIT;
-                    rows.truncate(REPLAY_LIMIT as usize);
+                    let more = rows.len() > page;
+                    rows.truncate(page);
                     let views = rows
                         .into_iter()
                         .map(|n| NotificationView::new(n, &actors))
@@ -283,17 +319,18 @@ impl Actor for UserSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.key = Some(
-            self.registry
-                .register(self.user.id, ctx.address().recipient()),
-        );
+        let socket = Socket {
+            push: ctx.address().recipient(),
+            shutdown: ctx.address().recipient(),
+        };
+        self.key = Some(self.registry.register(self.user.id, socket));
         let ws = self.state.settings.ws.clone();
         let hello = ServerEvent::Hello {
             protocol_version: protocol::PROTOCOL_VERSION,
             user: UserView::from(&self.user),
             server_time: chrono::Utc::now(),
-            heartbeat_interval_ms: ws.heartbeat.as_millis() as u64,
-            client_timeout_ms: ws.client_timeout.as_millis() as u64,
+            heartbeat_interval_ms: u64::try_from(ws.heartbeat.as_millis()).unwrap_or(u64::MAX),
+            client_timeout_ms: u64::try_from(ws.client_timeout.as_millis()).unwrap_or(u64::MAX),
         };
         self.send(&hello, ctx);
         if let Some(since) = self.since {
@@ -308,7 +345,7 @@ impl Actor for UserSession {
                     ctx,
                 );
             } else {
-                let _ = act.control.send(Control::Ping);
+                let _ = act.control.try_send(Control::Ping);
             }
         });
     }
@@ -329,16 +366,17 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for UserSession {
                 self.close(CloseCode::Unsupported, "only JSON text frames", ctx);
             }
             Ok(AggregatedMessage::Ping(bytes)) => {
-                let _ = self.control.send(Control::Pong(bytes));
+                // Pings count against the rate limit like any message; a
+                // full control queue already holds a pong.
+                if self.admit(ctx) {
+                    let _ = self.control.try_send(Control::Pong(bytes));
+                }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => {
                 self.close(CloseCode::Normal, "bye", ctx);
             }
-            Err(ProtocolError::Overflow) => {
-                self.close(CloseCode::Size, "message over 64 KiB", ctx);
-            }
-            Err(ProtocolError::Io(e)) if e.to_string().contains("size") => {
+            Err(e) if is_too_large(&e) => {
                 self.close(CloseCode::Size, "message over 64 KiB", ctx);
             }
             Err(e) => {
@@ -353,20 +391,38 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for UserSession {
     }
 }
 
+/// A frame over the limit, or continuations adding up past it (actix-ws
+/// reports the latter as an I/O error naming the continuation size).
+fn is_too_large(e: &ProtocolError) -> bool {
+    match e {
+        ProtocolError::Overflow => true,
+        ProtocolError::Io(io) => io.to_string().contains("continuation size"),
+        _ => false,
+    }
+}
+
 impl Handler<Push> for UserSession {
     type Result = ();
 
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
         if let Some(id) = push.notification_id {
-            if let Some(held) = self.replaying.as_mut() {
-                held.push(push);
+            if self.replays > 0 {
+                self.held.push(push);
                 return;
             }
-            if id <= self.replayed_up_to {
-                return; // already sent by a replay
+            if self.replayed.remove(&id) {
+                return; // a replay sent it already
             }
         }
         self.enqueue(push, ctx);
+    }
+}
+
+impl Handler<Shutdown> for UserSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Self::Context) {
+        self.close(CloseCode::Away, "server shutting down", ctx);
     }
 }
 
@@ -383,9 +439,25 @@ impl Handler<Replayed> for UserSession {
     type Result = ();
 
     fn handle(&mut self, msg: Replayed, ctx: &mut Self::Context) {
-        let held = self.replaying.take().unwrap_or_default();
-        let (views, more) = match msg.result {
-            Ok(found) => found,
+        self.replays = self.replays.saturating_sub(1);
+        match msg.result {
+            Ok((views, more)) => {
+                let mut up_to = msg.since;
+                for view in views {
+                    up_to = up_to.max(view.id);
+                    self.replayed.insert(view.id);
+                    self.send(&ServerEvent::Notification { notification: view }, ctx);
+                }
+                self.drop_held |= more;
+                self.send(
+                    &ServerEvent::NotificationsReplayed {
+                        id: msg.id,
+                        up_to,
+                        more,
+                    },
+                    ctx,
+                );
+            }
             Err(e) => {
                 tracing::warn!(error = %e, user_id = self.user.id, "replay failed");
                 self.send(
@@ -396,30 +468,25 @@ impl Handler<Replayed> for UserSession {
                     ),
                     ctx,
                 );
-                return;
             }
-        };
-        let mut last = msg.since;
-        for view in views {
-            last = last.max(view.id);
-            self.send(&ServerEvent::Notification { notification: view }, ctx);
         }
-        self.replayed_up_to = self.replayed_up_to.max(last);
-        self.send(
-            &ServerEvent::NotificationsReplayed {
-                id: msg.id,
-                up_to: last,
-                more,
-            },
-            ctx,
-        );
+        if self.replays > 0 {
+            return;
+        }
+        // Every replay is done: release what was held, unless a page said
+        // there is more (then those belong to the client's next resume).
+        let held = std::mem::take(&mut self.held);
+        if self.drop_held {
+            return;
+        }
         for push in held {
             if push
                 .notification_id
-                .is_some_and(|id| id > self.replayed_up_to)
+                .is_some_and(|id| self.replayed.remove(&id))
             {
-                self.enqueue(push, ctx);
+                continue;
             }
+            self.enqueue(push, ctx);
         }
     }
 }
@@ -428,7 +495,7 @@ impl Handler<Replayed> for UserSession {
 /// events in order. Ends when the actor is gone or the socket closes.
 async fn write(
     mut socket: actix_ws::Session,
-    mut control: mpsc::UnboundedReceiver<Control>,
+    mut control: mpsc::Receiver<Control>,
     mut out: mpsc::Receiver<Frame>,
 ) {
     // Once the actor is gone its control channel closes; what it queued

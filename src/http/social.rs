@@ -115,10 +115,15 @@ async fn act(
             },
         )
         .await?;
-    // Committed: a socket that misses the push gets it on replay.
-    if let Err(e) = push_notifications(state, notes).await {
-        tracing::warn!(error = %e, "pushing notifications failed");
-    }
+    drop(conn);
+    // Committed. The push runs on a task of its own, so a client that hangs
+    // up now does not cancel it; a socket that misses it gets it on replay.
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = push_notifications(&state, notes).await {
+            tracing::warn!(error = %e, "pushing notifications failed");
+        }
+    });
     Ok((effect, request))
 }
 

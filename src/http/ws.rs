@@ -87,6 +87,14 @@ pub async fn upgrade(
             ));
         }
     }
+    // A request that is no websocket upgrade fails here, before a ticket
+    // is spent on it; on any refusal below, the socket is dropped unused.
+    let (response, socket, stream) = actix_ws::handle(&req, body).map_err(|e| {
+        AppError::new(
+            ErrorCode::InvalidRequest,
+            format!("not a websocket upgrade: {e}"),
+        )
+    })?;
     let WsQuery { ticket, since } = query.into_inner();
     let user_id = match (ticket, bearer_token(&req)) {
         (Some(ticket), _) => {
@@ -115,12 +123,6 @@ pub async fn upgrade(
         let mut conn = state.db.get().await?;
         load_user(&mut conn, user_id).await?
     };
-    let (response, socket, stream) = actix_ws::handle(&req, body).map_err(|e| {
-        AppError::new(
-            ErrorCode::InvalidRequest,
-            format!("not a websocket upgrade: {e}"),
-        )
-    })?;
     UserSession::start(state.get_ref().clone(), user, since, socket, stream);
     Ok(response)
 }

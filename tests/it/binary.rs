@@ -170,3 +170,78 @@ async fn migrate_creates_and_migrates_then_exits() {
     assert!(again.status.success());
     drop_database(&name).await;
 }
+
+#[actix_web::test]
+async fn sigterm_closes_sockets_and_exits() {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let name = fresh_database_name();
+    let url = format!("{}/{name}", server_url());
+    let data_dir = std::env::temp_dir().join(format!("transcendence-it-{name}"));
+    let client = reqwest::Client::new();
+    let mut server = serve_dev(&url, &data_dir);
+    wait_ready(&client, &server).await;
+    client
+        .post(format!("{}/api/auth/register", server.address))
+        .json(&json!({"username": "leaver", "email": "leaver@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let login: serde_json::Value = client
+        .post(format!("{}/api/auth/login", server.address))
+        .json(&json!({"login": "leaver", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket: serde_json::Value = client
+        .post(format!("{}/api/auth/ws-ticket", server.address))
+        .bearer_auth(login["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ws_url = format!(
+        "{}/ws?ticket={}",
+        server.address.replace("http://", "ws://"),
+        ticket["ticket"].as_str().unwrap()
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let code = loop {
+        let message = tokio::time::timeout(Duration::from_secs(15), ws.next())
+            .await
+            .expect("no close frame after SIGTERM");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => break u16::from(frame.code),
+            Some(Ok(_)) => {}
+            other => panic!("socket ended without a close frame: {other:?}"),
+        }
+    };
+    assert_eq!(code, 1001);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(exit) = server.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    drop(server);
+    drop_database(&name).await;
+    std::fs::remove_dir_all(&data_dir).unwrap();
+}

@@ -354,3 +354,89 @@ async fn a_reconnecting_socket_replays_what_it_missed() {
         "fan4"
     );
 }
+
+#[actix_web::test]
+async fn shutdown_closes_sockets_with_1001_and_stops_accepting() {
+    let app = spawn_app().await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let mut first = app.ws(&token).await;
+    let mut second = app.ws(&token).await;
+    let ticket = app.ws_ticket(&token).await;
+    tokio::time::timeout(Duration::from_secs(15), app.shutdown.run())
+        .await
+        .expect("shutdown took too long");
+    assert_eq!(first.closed().await, 1001);
+    assert_eq!(second.closed().await, 1001);
+    let url = format!(
+        "{}/ws?ticket={ticket}",
+        app.address.replace("http://", "ws://")
+    );
+    assert!(tokio_tungstenite::connect_async(url).await.is_err());
+}
+
+#[actix_web::test]
+async fn a_long_replay_comes_in_pages_that_fit_the_queue() {
+    let app = spawn_app_with(|s| s.ws.queue_capacity = 8).await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    for i in 0..6 {
+        let (_, token, _) = app.user_with_tokens(&format!("fan{i}")).await;
+        friend_request(&app, &token, bob.id).await;
+    }
+    // Half the queue per page: 4, then the other 2.
+    let mut ws = app.ws_since(&b, Some(0)).await;
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        let n = ws.expect("notification").await;
+        names.push(
+            n["notification"]["actor"]["username"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let page = ws.expect("notifications.replayed").await;
+    assert_eq!(page["more"], true);
+    let up_to = page["up_to"].as_i64().unwrap();
+    ws.send(json!({"type": "notifications.resume", "since": up_to}))
+        .await;
+    for _ in 0..2 {
+        let n = ws.expect("notification").await;
+        names.push(
+            n["notification"]["actor"]["username"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(ws.expect("notifications.replayed").await["more"], false);
+    assert_eq!(names, (0..6).map(|i| format!("fan{i}")).collect::<Vec<_>>());
+    // The socket is still healthy.
+    ws.send(json!({"type": "ping"})).await;
+    ws.expect("pong").await;
+}
+
+#[actix_web::test]
+async fn pings_count_against_the_rate_limit() {
+    let app = spawn_app_with(|s| {
+        s.ws.rate_burst = 5;
+        s.ws.rate_per_sec = 1;
+    })
+    .await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    let mut ws = app.ws(&token).await;
+    for _ in 0..40 {
+        ws.send_ping().await;
+    }
+    let mut refused = 0;
+    let code = loop {
+        match ws.next_or_close().await {
+            Ok(event) => {
+                assert_eq!(event["code"], "rate_limited", "{event}");
+                refused += 1;
+            }
+            Err(code) => break code,
+        }
+    };
+    assert_eq!(code, 1008);
+    assert!(refused >= 20, "{refused} refusals");
+}

@@ -83,6 +83,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db_name: String,
     pub settings: Settings,
+    /// What SIGTERM does to the server.
+    pub shutdown: transcendence::app::Shutdown,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -107,6 +109,7 @@ pub async fn spawn_with_settings(db_name: String, settings: Settings) -> TestApp
         .expect("build the application");
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
+    let shutdown = app.shutdown();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -118,6 +121,7 @@ pub async fn spawn_with_settings(db_name: String, settings: Settings) -> TestApp
         client,
         db_name,
         settings,
+        shutdown,
         handle,
     }
 }

@@ -158,3 +158,13 @@ impl WsClient {
         }
     }
 }
+
+impl WsClient {
+    /// A websocket-level ping frame.
+    pub async fn send_ping(&mut self) {
+        self.stream
+            .send(Message::Ping(Vec::new().into()))
+            .await
+            .unwrap();
+    }
+}
