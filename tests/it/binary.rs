@@ -103,6 +103,31 @@ async fn wait_ready(client: &reqwest::Client, server: &Server) {
     }
 }
 
+/// Registers `username` on the running binary and returns an access token.
+async fn sign_up(client: &reqwest::Client, server: &Server, username: &str) -> String {
+    let register = client
+        .post(format!("{}/api/auth/register", server.address))
+        .json(&json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "password": PASSWORD,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(register.status(), 201);
+    let login: serde_json::Value = client
+        .post(format!("{}/api/auth/login", server.address))
+        .json(&json!({"login": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["access_token"].as_str().unwrap().to_string()
+}
+
 #[actix_web::test]
 async fn serve_dev_creates_its_database_and_keeps_its_secret() {
     let name = fresh_database_name();
@@ -112,23 +137,7 @@ async fn serve_dev_creates_its_database_and_keeps_its_secret() {
 
     let server = serve_dev(&url, &data_dir);
     wait_ready(&client, &server).await;
-    let register = client
-        .post(format!("{}/api/auth/register", server.address))
-        .json(&json!({"username": "newcomer", "email": "new@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(register.status(), 201);
-    let login: serde_json::Value = client
-        .post(format!("{}/api/auth/login", server.address))
-        .json(&json!({"login": "newcomer", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let access = login["access_token"].as_str().unwrap().to_string();
+    let access = sign_up(&client, &server, "newcomer").await;
     drop(server);
 
     // A restart reads the same generated secret: the token still verifies.
@@ -182,24 +191,10 @@ async fn sigterm_closes_sockets_and_exits() {
     let client = reqwest::Client::new();
     let mut server = serve_dev(&url, &data_dir);
     wait_ready(&client, &server).await;
-    client
-        .post(format!("{}/api/auth/register", server.address))
-        .json(&json!({"username": "leaver", "email": "leaver@example.com", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let login: serde_json::Value = client
-        .post(format!("{}/api/auth/login", server.address))
-        .json(&json!({"login": "leaver", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let access = sign_up(&client, &server, "leaver").await;
     let ticket: serde_json::Value = client
         .post(format!("{}/api/auth/ws-ticket", server.address))
-        .bearer_auth(login["access_token"].as_str().unwrap())
+        .bearer_auth(&access)
         .send()
         .await
         .unwrap()
