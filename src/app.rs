@@ -36,6 +36,8 @@ pub struct AppState {
     pub image_permits: Arc<tokio::sync::Semaphore>,
     /// The websockets open on this node, by user.
     pub sockets: Arc<crate::actors::registry::SessionRegistry>,
+    /// Who is online on this node.
+    pub presence: Arc<crate::actors::presence::PresenceTracker>,
 }
 
 pub struct Application {
@@ -184,6 +186,9 @@ impl AppState {
                 .map(Arc::new),
             image_permits: Arc::new(tokio::sync::Semaphore::new(parallelism)),
             sockets: Arc::default(),
+            presence: Arc::new(crate::actors::presence::PresenceTracker::new(
+                settings.ws.presence_grace,
+            )),
             settings: Arc::new(settings),
             db,
             redis,

@@ -57,6 +57,7 @@ struct RawSettings {
     ws_queue_capacity: Option<usize>,
     ws_rate_burst: Option<u32>,
     ws_rate_per_sec: Option<u32>,
+    presence_grace_ms: Option<u64>,
     oauth42_client_id: Option<String>,
     oauth42_client_secret: Option<SecretString>,
     oauth42_client_secret_file: Option<PathBuf>,
@@ -94,6 +95,7 @@ const ENV_NAMES: &[&str] = &[
     "WS_QUEUE_CAPACITY",
     "WS_RATE_BURST",
     "WS_RATE_PER_SEC",
+    "PRESENCE_GRACE_MS",
     "OAUTH42_CLIENT_ID",
     "OAUTH42_CLIENT_SECRET",
     "OAUTH42_CLIENT_SECRET_FILE",
@@ -170,6 +172,9 @@ pub struct WsSettings {
     /// Messages a client may send in a burst, then `rate_per_sec` a second.
     pub rate_burst: u32,
     pub rate_per_sec: u32,
+    /// How long after their last socket closes a user still counts as
+    /// online (a page reload must not flicker).
+    pub presence_grace: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -407,6 +412,7 @@ impl Settings {
             queue_capacity: raw.ws_queue_capacity.unwrap_or(256),
             rate_burst: raw.ws_rate_burst.unwrap_or(30),
             rate_per_sec: raw.ws_rate_per_sec.unwrap_or(10),
+            presence_grace: Duration::from_millis(raw.presence_grace_ms.unwrap_or(5_000)),
         };
         if ws.heartbeat.is_zero() || ws.client_timeout <= ws.heartbeat {
             return Err(invalid(
@@ -537,6 +543,7 @@ mod tests {
             ws_queue_capacity: None,
             ws_rate_burst: None,
             ws_rate_per_sec: None,
+            presence_grace_ms: None,
             oauth42_client_id: None,
             oauth42_client_secret: None,
             oauth42_client_secret_file: None,

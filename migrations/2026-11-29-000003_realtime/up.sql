@@ -9,3 +9,6 @@ CREATE TABLE ws_tickets (
     expires_at TIMESTAMPTZ NOT NULL
 );
 CREATE INDEX ws_tickets_expires_at_idx ON ws_tickets (expires_at);
+
+-- When the user's last socket closed (after the reload grace).
+ALTER TABLE users ADD COLUMN last_seen_at TIMESTAMPTZ;

@@ -3,8 +3,11 @@
 //! each user's sockets on this node, and delivery reads it and sends to
 //! those actors by address: no hub, no channel layer.
 //!
+//! [`presence::PresenceTracker`] knows who is online and tells friends.
+//!
 //! Still to come (see the open issues): per-domain supervisors (chat, game,
-//! tournaments), presence, and cross-node delivery over Redis.
+//! tournaments) and cross-node delivery and presence over Redis.
 
+pub mod presence;
 pub mod registry;
 pub mod session;

@@ -324,6 +324,7 @@ impl Actor for UserSession {
             shutdown: ctx.address().recipient(),
         };
         self.key = Some(self.registry.register(self.user.id, socket));
+        self.state.presence.opened(&self.state, self.user.id);
         let ws = self.state.settings.ws.clone();
         let hello = ServerEvent::Hello {
             protocol_version: protocol::PROTOCOL_VERSION,
@@ -353,6 +354,7 @@ impl Actor for UserSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         if let Some(key) = self.key.take() {
             self.registry.unregister(self.user.id, key);
+            self.state.presence.closed(&self.state, self.user.id);
         }
     }
 }

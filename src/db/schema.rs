@@ -122,6 +122,7 @@ diesel::table! {
         bio -> Text,
         language -> Text,
         avatar -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamptz>,
     }
 }
 

@@ -255,3 +255,8 @@ pub async fn blocked_ids(
         .load(conn)
         .await
 }
+
+/// Every friend of `user` (for presence broadcasts).
+pub async fn all_friend_ids(conn: &mut AsyncPgConnection, user: i64) -> QueryResult<Vec<i64>> {
+    friend_ids(conn, user, i64::MIN, i64::MAX).await
+}

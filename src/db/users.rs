@@ -27,6 +27,7 @@ pub struct User {
     pub bio: String,
     pub language: String,
     pub avatar: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -314,4 +315,17 @@ pub async fn search(
         .select(User::as_select())
         .load(conn)
         .await
+}
+
+/// Records when the user was last seen online.
+pub async fn set_last_seen(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    at: DateTime<Utc>,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::last_seen_at.eq(at))
+        .execute(conn)
+        .await
+        .map(drop)
 }

@@ -18,7 +18,7 @@ use crate::domain::social::{Action, Effect, RelationError, apply};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::http::extractors::AuthUser;
 use crate::http::pagination::{Page, PageParams, PageRequest};
-use crate::http::users::UserView;
+use crate::http::users::{PresenceView, UserView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/friends").route(web::get().to(friends)))
@@ -371,11 +371,20 @@ pub async fn cancel(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// The caller's friends, by user id.
+/// A friend, with whether they are online.
+#[derive(Serialize, ToSchema)]
+pub struct FriendView {
+    #[serde(flatten)]
+    pub user: UserView,
+    #[serde(flatten)]
+    pub presence: PresenceView,
+}
+
+/// The caller's friends, by user id, with their presence.
 #[utoipa::path(get, path = "/api/friends", tag = "friends",
     security(("bearer" = [])),
     params(PageParams),
-    responses((status = 200, body = Page<UserView>), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = Page<FriendView>), (status = 422, body = ErrorBody)))]
 pub async fn friends(
     state: web::Data<AppState>,
     me: AuthUser,
@@ -384,7 +393,15 @@ pub async fn friends(
     let page = params.check()?;
     let mut conn = state.db.get().await?;
     let ids = social::friend_ids(&mut conn, me.user_id, page.after_or_min(), page.fetch()).await?;
-    users_page(&mut conn, page, &ids).await
+    let people = users::find_many(&mut conn, &ids).await?;
+    Ok(HttpResponse::Ok().json(page.page(
+        people,
+        |u| u.id,
+        |u| FriendView {
+            presence: PresenceView::of(&state, &u),
+            user: UserView::from(&u),
+        },
+    )))
 }
 
 /// Ends a friendship.

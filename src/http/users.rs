@@ -46,6 +46,34 @@ pub struct ProfileView {
     pub bio: String,
     /// `none`, `request_sent`, `request_received`, `friends` or `blocking`.
     pub relation: &'static str,
+    #[serde(flatten)]
+    pub presence: PresenceView,
+}
+
+/// Whether a user is online, and when they were last seen.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceView {
+    /// `online` or `offline`.
+    pub presence: &'static str,
+    pub last_seen_at: Option<DateTime<Utc>>,
+}
+
+impl PresenceView {
+    pub fn of(state: &AppState, user: &User) -> Self {
+        let online = state.presence.is_online(user.id);
+        PresenceView {
+            presence: if online { "online" } else { "offline" },
+            last_seen_at: user.last_seen_at,
+        }
+    }
+
+    /// What a blocked pair sees of each other: nothing.
+    pub fn hidden() -> Self {
+        PresenceView {
+            presence: "offline",
+            last_seen_at: None,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -181,10 +209,15 @@ async fn profile_of(
         let mut conn = state.db.get().await?;
         social::relation(&mut conn, me.user_id, user.id).await?
     };
+    let presence = match relation {
+        Relation::Blocking | Relation::BlockedBy => PresenceView::hidden(),
+        _ => PresenceView::of(state, &user),
+    };
     Ok(HttpResponse::Ok().json(ProfileView {
         bio: user.bio.clone(),
         user: UserView::from(&user),
         relation: relation.as_str(),
+        presence,
     }))
 }
 

@@ -135,6 +135,15 @@ pub enum ServerEvent {
         up_to: i64,
         more: bool,
     },
+    /// A friend came online or went offline.
+    #[serde(rename = "presence")]
+    Presence {
+        user_id: i64,
+        /// `online` or `offline`.
+        status: String,
+        /// Set when going offline.
+        last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    },
     /// The unread count changed (read here, on another session, or by REST).
     #[serde(rename = "notifications.unread")]
     UnreadNotifications { unread: i64 },

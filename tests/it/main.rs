@@ -10,6 +10,7 @@ mod migrations;
 mod notifications;
 mod oauth;
 mod openapi;
+mod presence;
 mod realtime;
 mod social;
 mod support;
