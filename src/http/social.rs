@@ -17,7 +17,7 @@ use crate::domain::notifications::Notification;
 use crate::domain::social::{Action, Effect, RelationError, apply};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
 use crate::http::extractors::AuthUser;
-use crate::http::pagination::{Page, PageParams, PageRequest};
+use crate::http::pagination::{Page, PageParams};
 use crate::http::users::{PresenceView, UserView};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -460,15 +460,6 @@ pub async fn blocks(
     let page = params.check()?;
     let mut conn = state.db.get().await?;
     let ids = social::blocked_ids(&mut conn, me.user_id, page.after_or_min(), page.fetch()).await?;
-    users_page(&mut conn, page, &ids).await
-}
-
-/// A page of users from a page of ids (fetched with `page.fetch()`).
-async fn users_page(
-    conn: &mut AsyncPgConnection,
-    page: PageRequest,
-    ids: &[i64],
-) -> AppResult<HttpResponse> {
-    let people = users::find_many(conn, ids).await?;
+    let people = users::find_many(&mut conn, &ids).await?;
     Ok(HttpResponse::Ok().json(page.page(people, |u| u.id, UserView::from)))
 }

@@ -44,6 +44,12 @@ async fn the_document_lists_every_endpoint_and_each_is_routed() {
         ("delete", "/api/blocks/{user_id}"),
         ("get", "/api/blocks"),
         ("get", "/api/notifications"),
+        ("get", "/api/notifications/unread-count"),
+        ("post", "/api/notifications/{id}/read"),
+        ("post", "/api/notifications/read-all"),
+        ("delete", "/api/notifications/{id}"),
+        ("post", "/api/auth/ws-ticket"),
+        ("get", "/ws"),
         ("get", "/media/avatars/{name}"),
         ("get", "/media/avatars/default/{id}.png"),
     ];

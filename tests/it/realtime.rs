@@ -148,33 +148,40 @@ async fn binary_and_oversized_frames_close_the_socket() {
     assert_eq!(ws.closed().await, 1009);
 }
 
-#[actix_web::test]
-async fn the_rate_limit_refuses_then_closes() {
+/// A socket allowed a burst of 5, then 1 a second.
+async fn throttled_socket() -> (TestApp, crate::support::ws::WsClient) {
     let app = spawn_app_with(|s| {
         s.ws.rate_burst = 5;
         s.ws.rate_per_sec = 1;
     })
     .await;
     let (_, token, _) = app.user_with_tokens("alice").await;
-    let mut ws = app.ws(&token).await;
+    let ws = app.ws(&token).await;
+    (app, ws)
+}
+
+/// Reads until the close: (pongs, rate_limited errors, close code).
+async fn tally_until_close(ws: &mut crate::support::ws::WsClient) -> (usize, usize, u16) {
+    let (mut pongs, mut refused) = (0, 0);
+    loop {
+        match ws.next_or_close().await {
+            Ok(event) if event["type"] == "pong" => pongs += 1,
+            Ok(event) => {
+                assert_eq!(event["code"], "rate_limited", "{event}");
+                refused += 1;
+            }
+            Err(code) => return (pongs, refused, code),
+        }
+    }
+}
+
+#[actix_web::test]
+async fn the_rate_limit_refuses_then_closes() {
+    let (_app, mut ws) = throttled_socket().await;
     for _ in 0..40 {
         ws.send(json!({"type": "ping"})).await;
     }
-    let mut pongs = 0;
-    let mut refused = 0;
-    let code = loop {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next_or_close())
-            .await
-            .unwrap()
-        {
-            Ok(event) if event["type"] == "pong" => pongs += 1,
-            Ok(event) => {
-                assert_eq!(event["code"], "rate_limited");
-                refused += 1;
-            }
-            Err(code) => break code,
-        }
-    };
+    let (pongs, refused, code) = tally_until_close(&mut ws).await;
     assert_eq!(code, 1008);
     assert!((5..=7).contains(&pongs), "{pongs} pongs");
     assert!(refused >= 20, "{refused} refusals");
@@ -417,26 +424,11 @@ async fn a_long_replay_comes_in_pages_that_fit_the_queue() {
 
 #[actix_web::test]
 async fn pings_count_against_the_rate_limit() {
-    let app = spawn_app_with(|s| {
-        s.ws.rate_burst = 5;
-        s.ws.rate_per_sec = 1;
-    })
-    .await;
-    let (_, token, _) = app.user_with_tokens("alice").await;
-    let mut ws = app.ws(&token).await;
+    let (_app, mut ws) = throttled_socket().await;
     for _ in 0..40 {
         ws.send_ping().await;
     }
-    let mut refused = 0;
-    let code = loop {
-        match ws.next_or_close().await {
-            Ok(event) => {
-                assert_eq!(event["code"], "rate_limited", "{event}");
-                refused += 1;
-            }
-            Err(code) => break code,
-        }
-    };
-    assert_eq!(code, 1008);
+    let (pongs, refused, code) = tally_until_close(&mut ws).await;
+    assert_eq!((code, pongs), (1008, 0));
     assert!(refused >= 20, "{refused} refusals");
 }
