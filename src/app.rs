@@ -11,6 +11,9 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use secrecy::ExposeSecret;
 
+use crate::actors::chat::SendLimiter;
+use crate::actors::chat::writer::ChatWriter;
+use crate::actors::supervisor::Supervisor;
 use crate::auth::jwt::JwtKeys;
 use crate::auth::oauth42::OAuth42;
 use crate::auth::password::PasswordHasher;
@@ -38,12 +41,20 @@ pub struct AppState {
     pub sockets: Arc<crate::actors::registry::SessionRegistry>,
     /// Who is online on this node.
     pub presence: Arc<crate::actors::presence::PresenceTracker>,
+    /// The notifications supervisor: one inbox per user with sockets here.
+    pub inboxes: crate::actors::notifications::Inboxes,
+    /// The chat supervisor: one room per active conversation.
+    pub chat_rooms: crate::actors::chat::room::ChatRooms,
+    /// Commits chat messages in batches, then delivers them in order.
+    pub chat_writer: crate::actors::chat::writer::ChatWriter,
+    pub chat_limiter: Arc<crate::actors::chat::SendLimiter>,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
     shutdown: Shutdown,
+    state: AppState,
 }
 
 /// Stops the node gracefully: stop accepting, close every websocket with
@@ -113,7 +124,7 @@ impl Application {
             n => n,
         };
         let sockets = state.sockets.clone();
-        let data = web::Data::new(state);
+        let data = web::Data::new(state.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(crate::http::middleware::json_errors())
@@ -138,6 +149,7 @@ impl Application {
             port,
             server,
             shutdown,
+            state,
         })
     }
 
@@ -148,6 +160,11 @@ impl Application {
     /// Stops the server at once (tests tearing down).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
+    }
+
+    /// The node's shared state (supervisors, directories), for inspection.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The graceful way to stop (what SIGTERM does).
@@ -174,6 +191,7 @@ impl AppState {
             })
             .transpose()?;
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let sockets = Arc::<crate::actors::registry::SessionRegistry>::default();
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(&settings.jwt)?),
             passwords: PasswordHasher::new(parallelism)?,
@@ -185,10 +203,17 @@ impl AppState {
                 .transpose()?
                 .map(Arc::new),
             image_permits: Arc::new(tokio::sync::Semaphore::new(parallelism)),
-            sockets: Arc::default(),
+            chat_rooms: Supervisor::new("chat", parallelism),
+            chat_writer: ChatWriter::start(db.clone(), sockets.clone()),
+            chat_limiter: Arc::new(SendLimiter::new(
+                settings.chat.rate_burst,
+                settings.chat.rate_per_sec,
+            )),
+            sockets,
             presence: Arc::new(crate::actors::presence::PresenceTracker::new(
                 settings.ws.presence_grace,
             )),
+            inboxes: Supervisor::new("notifications", 1),
             settings: Arc::new(settings),
             db,
             redis,

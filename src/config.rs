@@ -58,6 +58,11 @@ struct RawSettings {
     ws_rate_burst: Option<u32>,
     ws_rate_per_sec: Option<u32>,
     presence_grace_ms: Option<u64>,
+    fault_injection: Option<bool>,
+    chat_room_idle_ms: Option<u64>,
+    chat_rate_burst: Option<u32>,
+    chat_rate_per_sec: Option<u32>,
+    chat_replay_window: Option<usize>,
     oauth42_client_id: Option<String>,
     oauth42_client_secret: Option<SecretString>,
     oauth42_client_secret_file: Option<PathBuf>,
@@ -96,6 +101,11 @@ const ENV_NAMES: &[&str] = &[
     "WS_RATE_BURST",
     "WS_RATE_PER_SEC",
     "PRESENCE_GRACE_MS",
+    "FAULT_INJECTION",
+    "CHAT_ROOM_IDLE_MS",
+    "CHAT_RATE_BURST",
+    "CHAT_RATE_PER_SEC",
+    "CHAT_REPLAY_WINDOW",
     "OAUTH42_CLIENT_ID",
     "OAUTH42_CLIENT_SECRET",
     "OAUTH42_CLIENT_SECRET_FILE",
@@ -157,7 +167,11 @@ pub struct Settings {
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub totp_issuer: String,
     pub ws: WsSettings,
+    pub chat: ChatSettings,
     pub oauth42: Option<OAuth42Settings>,
+    /// Honour the `debug.panic` socket message (tests of failure
+    /// isolation). Dev mode only.
+    pub fault_injection: bool,
 }
 
 /// The websocket's timings and limits (tests shrink them).
@@ -175,6 +189,18 @@ pub struct WsSettings {
     /// How long after their last socket closes a user still counts as
     /// online (a page reload must not flicker).
     pub presence_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatSettings {
+    /// A conversation's room stops after this long without a message.
+    pub room_idle: Duration,
+    /// Messages a user may send in a burst, then `rate_per_sec` a second.
+    pub rate_burst: u32,
+    pub rate_per_sec: u32,
+    /// Most messages a reconnecting socket is replayed; beyond, it is told
+    /// to reload history over REST.
+    pub replay_window: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -427,6 +453,30 @@ impl Settings {
             ));
         }
 
+        let chat = ChatSettings {
+            room_idle: Duration::from_millis(raw.chat_room_idle_ms.unwrap_or(60_000)),
+            rate_burst: raw.chat_rate_burst.unwrap_or(20),
+            rate_per_sec: raw.chat_rate_per_sec.unwrap_or(5),
+            replay_window: raw.chat_replay_window.unwrap_or(1000),
+        };
+        if chat.room_idle < Duration::from_millis(10) {
+            return Err(invalid("CHAT_ROOM_IDLE_MS", "must be at least 10"));
+        }
+        if chat.rate_burst == 0 || chat.rate_per_sec == 0 || chat.replay_window == 0 {
+            return Err(invalid(
+                "CHAT_RATE_BURST",
+                "CHAT_RATE_BURST, CHAT_RATE_PER_SEC and CHAT_REPLAY_WINDOW must be positive",
+            ));
+        }
+
+        let fault_injection = raw.fault_injection.unwrap_or(false);
+        if fault_injection && !dev_mode {
+            return Err(invalid(
+                "FAULT_INJECTION",
+                "lets any client crash actors: only allowed in dev mode",
+            ));
+        }
+
         Ok(Settings {
             dev_mode,
             database_url,
@@ -451,7 +501,9 @@ impl Settings {
             trusted_proxies,
             totp_issuer: raw.totp_issuer.unwrap_or_else(|| "transcendence".into()),
             ws,
+            chat,
             oauth42,
+            fault_injection,
         })
     }
 
@@ -544,6 +596,11 @@ mod tests {
             ws_rate_burst: None,
             ws_rate_per_sec: None,
             presence_grace_ms: None,
+            fault_injection: None,
+            chat_room_idle_ms: None,
+            chat_rate_burst: None,
+            chat_rate_per_sec: None,
+            chat_replay_window: None,
             oauth42_client_id: None,
             oauth42_client_secret: None,
             oauth42_client_secret_file: None,

@@ -8,6 +8,10 @@
 //! Still to come (see the open issues): per-domain supervisors (chat, game,
 //! tournaments) and cross-node delivery and presence over Redis.
 
+pub mod chat;
+pub mod notifications;
 pub mod presence;
 pub mod registry;
+pub mod replay;
 pub mod session;
+pub mod supervisor;

@@ -9,18 +9,23 @@ use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
 
-use crate::app::AppState;
-use crate::db::notifications::{self, StoredNotification};
-use crate::db::users;
-use crate::protocol::{NotificationView, ServerEvent};
+use crate::protocol::{ChatMessageView, NotificationView, ServerEvent};
+
+/// The streams a socket can replay after a reconnect, each ordered by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Notifications,
+    Chat,
+}
 
 /// An event on its way to a socket, already serialised.
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Push {
     pub text: Arc<str>,
-    /// Set for notifications, so a replay and a live copy are not both sent.
-    pub notification_id: Option<i64>,
+    /// Set for replayable events (notifications, chat messages), so a
+    /// replay and a live copy are not both sent.
+    pub replay_key: Option<(Stream, i64)>,
     /// May be dropped when the socket's queue is full (stale game state);
     /// anything else overflowing closes the socket.
     pub droppable: bool,
@@ -30,7 +35,16 @@ impl Push {
     pub fn event(event: &ServerEvent) -> Self {
         Push {
             text: event.to_text().into(),
-            notification_id: None,
+            replay_key: None,
+            droppable: false,
+        }
+    }
+
+    pub fn chat_message(view: ChatMessageView) -> Self {
+        let id = view.id;
+        Push {
+            text: ServerEvent::ChatMessage { message: view }.to_text().into(),
+            replay_key: Some((Stream::Chat, id)),
             droppable: false,
         }
     }
@@ -41,7 +55,7 @@ impl Push {
             text: ServerEvent::Notification { notification: view }
                 .to_text()
                 .into(),
-            notification_id: Some(id),
+            replay_key: Some((Stream::Notifications, id)),
             droppable: false,
         }
     }
@@ -93,14 +107,6 @@ impl SessionRegistry {
         map.get(&user_id).map_or(0, Vec::len)
     }
 
-    /// Tells every socket of the user its unread notification count.
-    pub fn push_unread(&self, user_id: i64, unread: i64) {
-        self.push(
-            user_id,
-            &Push::event(&ServerEvent::UnreadNotifications { unread }),
-        );
-    }
-
     /// Sends `push` to every socket of the user.
     pub fn push(&self, user_id: i64, push: &Push) {
         let map = self.by_user.read().unwrap_or_else(|p| p.into_inner());
@@ -117,36 +123,4 @@ impl SessionRegistry {
             socket.shutdown.do_send(Shutdown);
         }
     }
-}
-
-/// Delivers freshly committed notifications to their users' sockets.
-pub async fn push_notifications(
-    state: &AppState,
-    created: Vec<StoredNotification>,
-) -> anyhow::Result<()> {
-    if created.is_empty() {
-        return Ok(());
-    }
-    let mut conn = state.db.get().await?;
-    let actor_ids: Vec<i64> = created.iter().filter_map(|n| n.actor_id).collect();
-    let actors = users::find_many(&mut conn, &actor_ids).await?;
-    for n in created {
-        let user_id = n.user_id;
-        state.sockets.push(
-            user_id,
-            &Push::notification(NotificationView::new(n, &actors)),
-        );
-    }
-    Ok(())
-}
-
-/// Tells every socket of the user its unread count (after a read).
-pub async fn push_unread_count(state: &AppState, user_id: i64) -> anyhow::Result<()> {
-    if state.sockets.count(user_id) == 0 {
-        return Ok(());
-    }
-    let mut conn = state.db.get().await?;
-    let unread = notifications::unread_count(&mut conn, user_id).await?;
-    state.sockets.push_unread(user_id, unread);
-    Ok(())
 }

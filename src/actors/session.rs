@@ -9,7 +9,6 @@
 //! messages or rate-limit refusals, 1009 frame over 64 KiB, 4000 heartbeat
 //! timeout, 4002 slow consumer (the queue overflowed: reconnect and replay).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,12 +16,22 @@ use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
 use tokio::sync::mpsc;
 
-use super::registry::{Push, SessionRegistry, Shutdown, Socket};
+use diesel_async::AsyncPgConnection;
+
+use super::chat::room::{ChatRoom, PostMessage, Typing};
+use super::chat::writer::Post;
+use super::notifications::{Explode, NotificationInbox, SessionClosed, unread_changed};
+use super::registry::{Push, SessionRegistry, Shutdown, Socket, Stream};
+use super::replay::ReplayGate;
 use crate::app::AppState;
-use crate::db::notifications;
+use crate::db::chat::{self, NewMessage};
 use crate::db::users::{self, User};
+use crate::db::{notifications, social};
+use crate::domain::chat::{ChatId, clean_body, valid_client_msg_id};
 use crate::domain::realtime::{StrikeWindow, TokenBucket};
-use crate::protocol::{self, ClientCommand, NotificationView, ServerEvent, UserView};
+use crate::protocol::{
+    self, ChatMessageView, ClientCommand, NotificationView, PanicTarget, ServerEvent, UserView,
+};
 
 /// Largest text message accepted (frame or reassembled continuations).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
@@ -70,17 +79,18 @@ pub struct UserSession {
     bad_messages: StrikeWindow,
     rate_refusals: StrikeWindow,
     bucket: TokenBucket,
-    /// Replays in flight. While any runs, live notifications are held back,
-    /// so the client gets each once and replays in id order.
-    replays: u32,
-    held: Vec<Push>,
-    /// A replay in flight had more to send: the held notifications belong
-    /// to the client's next page and are dropped.
-    drop_held: bool,
-    /// Ids the replays sent: a live copy of one of them is not sent again.
-    replayed: HashSet<i64>,
-    /// Replay from here when the socket opens (`?since=`).
-    since: Option<i64>,
+    /// Keep replays and live events apart, one gate per stream.
+    notification_gate: ReplayGate,
+    chat_gate: ReplayGate,
+    /// Replay from here when the socket opens (`?since=`, `?chat_since=`).
+    resume: Resume,
+}
+
+/// Where a socket asked, on opening, to resume each stream from.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resume {
+    pub notifications: Option<i64>,
+    pub chat: Option<i64>,
 }
 
 impl UserSession {
@@ -88,7 +98,7 @@ impl UserSession {
     pub fn start(
         state: AppState,
         user: User,
-        since: Option<i64>,
+        resume: Resume,
         socket: actix_ws::Session,
         stream: actix_ws::MessageStream,
     ) -> Addr<Self> {
@@ -116,11 +126,9 @@ impl UserSession {
                 bad_messages: StrikeWindow::new(MAX_BAD_MESSAGES, BAD_MESSAGE_WINDOW),
                 rate_refusals: StrikeWindow::new(MAX_RATE_REFUSALS, BAD_MESSAGE_WINDOW),
                 bucket: TokenBucket::new(settings.rate_burst, settings.rate_per_sec, now),
-                replays: 0,
-                held: Vec::new(),
-                drop_held: false,
-                replayed: HashSet::new(),
-                since,
+                notification_gate: ReplayGate::default(),
+                chat_gate: ReplayGate::default(),
+                resume,
             }
         })
     }
@@ -224,8 +232,7 @@ impl UserSession {
                     if !notifications::mark_read(&mut conn, user_id, notification_id).await? {
                         return Ok(Some(("not_found", "no such notification")));
                     }
-                    drop(conn);
-                    super::registry::push_unread_count(&state, user_id).await?;
+                    unread_changed(&state, user_id);
                     Ok(None)
                 });
             }
@@ -233,12 +240,63 @@ impl UserSession {
                 self.in_background(id, ctx, move |state, user_id| async move {
                     let mut conn = state.db.get().await?;
                     notifications::mark_all_read(&mut conn, user_id).await?;
-                    drop(conn);
-                    super::registry::push_unread_count(&state, user_id).await?;
+                    unread_changed(&state, user_id);
                     Ok(None)
                 });
             }
-            ClientCommand::ResumeNotifications { since } => self.replay(since, id, ctx),
+            ClientCommand::ResumeNotifications { since } => {
+                self.replay(Stream::Notifications, since, id, ctx);
+            }
+            ClientCommand::ResumeChat { since } => self.replay(Stream::Chat, since, id, ctx),
+            ClientCommand::SendChat {
+                to,
+                chat_id,
+                body,
+                client_msg_id,
+            } => self.send_chat(id, to, chat_id, &body, client_msg_id, ctx),
+            ClientCommand::Typing { chat_id } => match self.my_chat(&chat_id) {
+                Some(chat) => ChatRoom::open(&self.state, &chat).do_send(Typing {
+                    user_id: self.user.id,
+                }),
+                None => self.not_my_chat(id, ctx),
+            },
+            ClientCommand::ReadChat { chat_id, up_to_id } => {
+                if self.my_chat(&chat_id).is_none() {
+                    return self.not_my_chat(id, ctx);
+                }
+                self.in_background(id, ctx, move |state, user_id| async move {
+                    Ok(read_chat(&state, user_id, &chat_id, up_to_id)
+                        .await?
+                        .is_none()
+                        .then_some(("forbidden", "not your conversation")))
+                });
+            }
+            ClientCommand::DebugPanic { target } => self.fault(id, target, ctx),
+        }
+    }
+
+    /// Fault injection (only with the `fault_injection` setting, which
+    /// production refuses): makes an actor's handler panic, to show that
+    /// the actor alone dies and the node keeps serving.
+    fn fault(
+        &mut self,
+        id: Option<serde_json::Value>,
+        target: PanicTarget,
+        ctx: &mut Context<Self>,
+    ) {
+        if !self.state.settings.fault_injection {
+            let message = "unknown message type \"debug.panic\"".to_string();
+            self.client_error(id, "unknown_type", message, ctx);
+            return;
+        }
+        match target {
+            PanicTarget::Session => panic!("fault injection: session of user {}", self.user.id),
+            PanicTarget::Inbox => {
+                if let Some(inbox) = self.state.inboxes.get(&self.user.id) {
+                    inbox.do_send(Explode);
+                }
+                self.send(&ServerEvent::Ack { id }, ctx);
+            }
         }
     }
 
@@ -272,47 +330,214 @@ impl UserSession {
         });
     }
 
-    /// Sends the notifications after `since`, oldest first, a page at a
-    /// time; live ones that arrive meanwhile wait, so none is sent twice.
-    fn replay(&mut self, since: i64, id: Option<serde_json::Value>, ctx: &mut Context<Self>) {
-        if self.replays == 0 {
-            self.replayed.clear();
-            self.drop_held = false;
+    /// A conversation id naming this user, or `None`.
+    fn my_chat(&self, chat_id: &str) -> Option<ChatId> {
+        ChatId::parse(chat_id).filter(|c| c.has(self.user.id))
+    }
+
+    fn not_my_chat(&mut self, id: Option<serde_json::Value>, ctx: &mut Context<Self>) {
+        self.client_error(id, "forbidden", "not your conversation".into(), ctx);
+    }
+
+    /// Checks a `chat.send` and hands it to the conversation's room, which
+    /// acks (or refuses) it after the commit.
+    fn send_chat(
+        &mut self,
+        id: Option<serde_json::Value>,
+        to: Option<i64>,
+        chat_id: Option<String>,
+        body: &str,
+        client_msg_id: String,
+        ctx: &mut Context<Self>,
+    ) {
+        let chat = match (to, chat_id) {
+            (Some(to), None) => match ChatId::between(self.user.id, to) {
+                Some(chat) => chat,
+                None => {
+                    let message = "to must be another user's id".into();
+                    return self.client_error(id, "validation_failed", message, ctx);
+                }
+            },
+            (None, Some(chat_id)) => match self.my_chat(&chat_id) {
+                Some(chat) => chat,
+                None => return self.not_my_chat(id, ctx),
+            },
+            _ => {
+                let message = "give exactly one of to and chat_id".into();
+                return self.client_error(id, "invalid_message", message, ctx);
+            }
+        };
+        let body = match clean_body(body) {
+            Ok(body) => body,
+            Err(e) => return self.client_error(id, "validation_failed", e.to_string(), ctx),
+        };
+        if !valid_client_msg_id(&client_msg_id) {
+            let message = "client_msg_id must be 1-64 printable ASCII characters".into();
+            return self.client_error(id, "validation_failed", message, ctx);
         }
-        self.replays += 1;
+        if !self.state.chat_limiter.allow(self.user.id) {
+            let error = ServerEvent::error(id, "rate_limited", "sending too fast; slow down");
+            return self.send(&error, ctx);
+        }
+        ChatRoom::open(&self.state, &chat).do_send(PostMessage(Post {
+            message: NewMessage {
+                chat_id: chat.to_string(),
+                sender_id: self.user.id,
+                body,
+                client_msg_id,
+            },
+            reply_to: ctx.address().recipient(),
+            request_id: id,
+        }));
+    }
+
+    fn gate(&mut self, stream: Stream) -> &mut ReplayGate {
+        match stream {
+            Stream::Notifications => &mut self.notification_gate,
+            Stream::Chat => &mut self.chat_gate,
+        }
+    }
+
+    /// Sends a stream's events after `since`, oldest first, a page at a
+    /// time; live ones that arrive meanwhile wait, so none is sent twice.
+    fn replay(
+        &mut self,
+        stream: Stream,
+        since: i64,
+        id: Option<serde_json::Value>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.gate(stream).begin();
         // A page never fills more than half the queue, so a replay cannot
         // make its own socket a slow consumer.
         let page = REPLAY_LIMIT
             .min(self.state.settings.ws.queue_capacity / 2)
             .max(1);
+        let window = self.state.settings.chat.replay_window;
         let me = ctx.address();
         let state = self.state.clone();
         let user_id = self.user.id;
         actix_web::rt::spawn(async move {
             let result = async {
                 let mut conn = state.db.get().await?;
-                let fetch = i64::try_from(page + 1).unwrap_or(i64::MAX);
-                let rows = notifications::after(&mut conn, user_id, since, fetch).await?;
-                let actor_ids: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
-                let actors = users::find_many(&mut conn, &actor_ids).await?;
-                anyhow::Ok((rows, actors))
+                anyhow::Ok(match stream {
+                    Stream::Notifications => {
+                        replay_notifications(&mut conn, user_id, since, page).await?
+                    }
+                    Stream::Chat => replay_chat(&mut conn, user_id, since, page, window).await?,
+                })
             }
             .await;
             me.do_send(Replayed {
+                stream,
                 since,
                 id,
-                result: result.map(|(mut rows, actors)| {
-                    let more = rows.len() > page;
-                    rows.truncate(page);
-                    let views = rows
-                        .into_iter()
-                        .map(|n| NotificationView::new(n, &actors))
-                        .collect();
-                    (views, more)
-                }),
+                result,
             });
         });
     }
+}
+
+/// One page of a replay: the events with their ids, in order.
+struct ReplayPage {
+    events: Vec<(i64, ServerEvent)>,
+    more: bool,
+    /// More was missed than the chat replay window: nothing is sent.
+    fetch_history: bool,
+}
+
+async fn replay_notifications(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    since: i64,
+    page: usize,
+) -> diesel::QueryResult<ReplayPage> {
+    let fetch = i64::try_from(page + 1).unwrap_or(i64::MAX);
+    let mut rows = notifications::after(conn, user_id, since, fetch).await?;
+    let actor_ids: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
+    let actors = users::find_many(conn, &actor_ids).await?;
+    let more = rows.len() > page;
+    rows.truncate(page);
+    Ok(ReplayPage {
+        events: rows
+            .into_iter()
+            .map(|n| {
+                let view = NotificationView::new(n, &actors);
+                (view.id, ServerEvent::Notification { notification: view })
+            })
+            .collect(),
+        more,
+        fetch_history: false,
+    })
+}
+
+async fn replay_chat(
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+    since: i64,
+    page: usize,
+    window: usize,
+) -> diesel::QueryResult<ReplayPage> {
+    // One row past the window tells whether the client missed too much.
+    let fetch = i64::try_from(window.max(page) + 1).unwrap_or(i64::MAX);
+    let mut rows = chat::after_for_user(conn, user_id, since, fetch).await?;
+    if rows.len() > window {
+        return Ok(ReplayPage {
+            events: Vec::new(),
+            more: false,
+            fetch_history: true,
+        });
+    }
+    let more = rows.len() > page;
+    rows.truncate(page);
+    Ok(ReplayPage {
+        events: rows
+            .into_iter()
+            .map(|m| {
+                let view = ChatMessageView::from(m);
+                (view.id, ServerEvent::ChatMessage { message: view })
+            })
+            .collect(),
+        more,
+        fetch_history: false,
+    })
+}
+
+/// Moves the user's read marker in `chat_id`; tells the user's sockets the
+/// new unread count and, when it moved, the peer's sockets a read receipt
+/// (unless one blocks the other). `None` when the user is no member.
+pub async fn read_chat(
+    state: &AppState,
+    user_id: i64,
+    chat_id: &str,
+    up_to_id: i64,
+) -> Result<Option<chat::ReadMarker>, crate::error::AppError> {
+    let mut conn = state.db.get().await?;
+    let Some(marker) = chat::mark_read(&mut conn, user_id, chat_id, up_to_id).await? else {
+        return Ok(None);
+    };
+    state.sockets.push(
+        user_id,
+        &Push::event(&ServerEvent::ChatUnread {
+            chat_id: chat_id.to_string(),
+            unread: marker.unread,
+        }),
+    );
+    let peer = ChatId::parse(chat_id).and_then(|c| c.peer_of(user_id));
+    if let Some(peer) = peer
+        && marker.moved
+        && !social::blocked_either_way(&mut conn, user_id, peer).await?
+    {
+        state.sockets.push(
+            peer,
+            &Push::event(&ServerEvent::ChatRead {
+                chat_id: chat_id.to_string(),
+                user_id,
+                up_to_id: marker.last_read_id,
+            }),
+        );
+    }
+    Ok(Some(marker))
 }
 
 impl Actor for UserSession {
@@ -325,6 +550,7 @@ impl Actor for UserSession {
         };
         self.key = Some(self.registry.register(self.user.id, socket));
         self.state.presence.opened(&self.state, self.user.id);
+        NotificationInbox::open(&self.state, self.user.id);
         let ws = self.state.settings.ws.clone();
         let hello = ServerEvent::Hello {
             protocol_version: protocol::PROTOCOL_VERSION,
@@ -334,8 +560,11 @@ impl Actor for UserSession {
             client_timeout_ms: u64::try_from(ws.client_timeout.as_millis()).unwrap_or(u64::MAX),
         };
         self.send(&hello, ctx);
-        if let Some(since) = self.since {
-            self.replay(since, None, ctx);
+        if let Some(since) = self.resume.notifications {
+            self.replay(Stream::Notifications, since, None, ctx);
+        }
+        if let Some(since) = self.resume.chat {
+            self.replay(Stream::Chat, since, None, ctx);
         }
         let timeout = ws.client_timeout;
         ctx.run_interval(ws.heartbeat, move |act, ctx| {
@@ -350,11 +579,18 @@ impl Actor for UserSession {
             }
         });
     }
+}
 
-    fn stopped(&mut self, _: &mut Self::Context) {
+/// Leaves the directory when the actor is dropped: after it stopped, and
+/// also after one of its handlers panicked (`stopped` would not run then).
+impl Drop for UserSession {
+    fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             self.registry.unregister(self.user.id, key);
             self.state.presence.closed(&self.state, self.user.id);
+            if let Some(inbox) = self.state.inboxes.get(&self.user.id) {
+                inbox.do_send(SessionClosed);
+            }
         }
     }
 }
@@ -407,16 +643,13 @@ impl Handler<Push> for UserSession {
     type Result = ();
 
     fn handle(&mut self, push: Push, ctx: &mut Self::Context) {
-        if let Some(id) = push.notification_id {
-            if self.replays > 0 {
-                self.held.push(push);
-                return;
-            }
-            if self.replayed.remove(&id) {
-                return; // a replay sent it already
-            }
+        let push = match push.replay_key {
+            Some((stream, id)) => self.gate(stream).live(id, push),
+            None => Some(push),
+        };
+        if let Some(push) = push {
+            self.enqueue(push, ctx);
         }
-        self.enqueue(push, ctx);
     }
 }
 
@@ -432,62 +665,57 @@ impl Handler<Shutdown> for UserSession {
 #[derive(Message)]
 #[rtype(result = "()")]
 struct Replayed {
+    stream: Stream,
     since: i64,
     id: Option<serde_json::Value>,
-    result: anyhow::Result<(Vec<NotificationView>, bool)>,
+    result: anyhow::Result<ReplayPage>,
 }
 
 impl Handler<Replayed> for UserSession {
     type Result = ();
 
     fn handle(&mut self, msg: Replayed, ctx: &mut Self::Context) {
-        self.replays = self.replays.saturating_sub(1);
-        match msg.result {
-            Ok((views, more)) => {
-                let mut up_to = msg.since;
-                for view in views {
-                    up_to = up_to.max(view.id);
-                    self.replayed.insert(view.id);
-                    self.send(&ServerEvent::Notification { notification: view }, ctx);
+        let Replayed {
+            stream,
+            since,
+            id,
+            result,
+        } = msg;
+        let more = match result {
+            Ok(page) => {
+                let mut up_to = since;
+                for (event_id, event) in page.events {
+                    up_to = up_to.max(event_id);
+                    self.gate(stream).sent(event_id);
+                    self.send(&event, ctx);
                 }
-                self.drop_held |= more;
-                self.send(
-                    &ServerEvent::NotificationsReplayed {
-                        id: msg.id,
+                let done = match stream {
+                    Stream::Notifications => ServerEvent::NotificationsReplayed {
+                        id,
                         up_to,
-                        more,
+                        more: page.more,
                     },
-                    ctx,
-                );
+                    Stream::Chat => ServerEvent::ChatReplayed {
+                        id,
+                        up_to,
+                        more: page.more,
+                        fetch_history: page.fetch_history,
+                    },
+                };
+                self.send(&done, ctx);
+                page.more || page.fetch_history
             }
             Err(e) => {
                 tracing::warn!(error = %e, user_id = self.user.id, "replay failed");
-                self.send(
-                    &ServerEvent::error(
-                        msg.id,
-                        "service_unavailable",
-                        "replay failed; resume again",
-                    ),
-                    ctx,
-                );
+                let error =
+                    ServerEvent::error(id, "service_unavailable", "replay failed; resume again");
+                self.send(&error, ctx);
+                true
             }
-        }
-        if self.replays > 0 {
-            return;
-        }
-        // Every replay is done: release what was held, unless a page said
-        // there is more (then those belong to the client's next resume).
-        let held = std::mem::take(&mut self.held);
-        if self.drop_held {
-            return;
-        }
-        for push in held {
-            if push
-                .notification_id
-                .is_some_and(|id| self.replayed.remove(&id))
-            {
-                continue;
-            }
+        };
+        // What was held is released now, unless the client must resume
+        // anyway (then its next replay carries those events, in order).
+        for push in self.gate(stream).end(more) {
             self.enqueue(push, ctx);
         }
     }

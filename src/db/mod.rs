@@ -4,6 +4,7 @@
 //! Query functions take `&mut AsyncPgConnection` so that callers can compose
 //! them inside a transaction.
 
+pub mod chat;
 pub mod notifications;
 pub mod oauth;
 pub mod schema;

@@ -30,6 +30,36 @@ diesel::table! {
 }
 
 diesel::table! {
+    chat_members (user_id, chat_id) {
+        user_id -> Int8,
+        chat_id -> Text,
+        peer_id -> Int8,
+        last_read_id -> Int8,
+        last_message_id -> Int8,
+    }
+}
+
+diesel::table! {
+    chat_messages (id) {
+        id -> Int8,
+        chat_id -> Text,
+        sender_id -> Int8,
+        body -> Text,
+        client_msg_id -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    chats (id) {
+        id -> Text,
+        user_low -> Int8,
+        user_high -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     friend_requests (id) {
         id -> Int8,
         sender_id -> Int8,
@@ -136,6 +166,9 @@ diesel::table! {
 }
 
 diesel::joinable!(auth_sessions -> users (user_id));
+diesel::joinable!(chat_members -> chats (chat_id));
+diesel::joinable!(chat_messages -> chats (chat_id));
+diesel::joinable!(chat_messages -> users (sender_id));
 diesel::joinable!(login_challenges -> users (user_id));
 diesel::joinable!(oauth_accounts -> users (user_id));
 diesel::joinable!(oauth_states -> auth_sessions (link_session_id));
@@ -149,6 +182,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     auth_sessions,
     auth_throttles,
     blocks,
+    chat_members,
+    chat_messages,
+    chats,
     friend_requests,
     friendships,
     login_challenges,

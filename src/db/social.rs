@@ -256,6 +256,28 @@ pub async fn blocked_ids(
         .await
 }
 
+/// Which of `others` block `user` or are blocked by them.
+pub async fn blocked_among(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    others: &[i64],
+) -> QueryResult<Vec<i64>> {
+    let mut ids: Vec<i64> = blocks::table
+        .filter(blocks::blocker_id.eq(user))
+        .filter(blocks::blocked_id.eq_any(others))
+        .select(blocks::blocked_id)
+        .union(
+            blocks::table
+                .filter(blocks::blocked_id.eq(user))
+                .filter(blocks::blocker_id.eq_any(others))
+                .select(blocks::blocker_id),
+        )
+        .load(conn)
+        .await?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// Every friend of `user` (for presence broadcasts).
 pub async fn all_friend_ids(conn: &mut AsyncPgConnection, user: i64) -> QueryResult<Vec<i64>> {
     friend_ids(conn, user, i64::MIN, i64::MAX).await

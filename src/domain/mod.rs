@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod avatars;
+pub mod chat;
 pub mod notifications;
 pub mod realtime;
 pub mod social;

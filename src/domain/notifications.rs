@@ -11,6 +11,15 @@ pub enum Notification {
     FriendRequest { request_id: i64, from: i64 },
     /// `by` accepted the recipient's request.
     FriendAccepted { request_id: i64, by: i64 },
+    /// `from` wrote in `chat_id` while the recipient had no socket open.
+    /// One per conversation while unread: later messages bump `count` and
+    /// `last_message_id` instead of adding notifications.
+    ChatMessage {
+        chat_id: String,
+        from: i64,
+        count: i64,
+        last_message_id: i64,
+    },
 }
 
 impl Notification {
@@ -19,6 +28,7 @@ impl Notification {
         match self {
             Notification::FriendRequest { .. } => "friend_request",
             Notification::FriendAccepted { .. } => "friend_accepted",
+            Notification::ChatMessage { .. } => "chat_message",
         }
     }
 
@@ -28,6 +38,7 @@ impl Notification {
         match self {
             Notification::FriendRequest { from, .. } => Some(*from),
             Notification::FriendAccepted { by, .. } => Some(*by),
+            Notification::ChatMessage { from, .. } => Some(*from),
         }
     }
 }
@@ -46,6 +57,12 @@ mod tests {
             Notification::FriendAccepted {
                 request_id: 1,
                 by: 2,
+            },
+            Notification::ChatMessage {
+                chat_id: "1_2".into(),
+                from: 2,
+                count: 1,
+                last_message_id: 9,
             },
         ] {
             let json = serde_json::to_value(&n).unwrap();

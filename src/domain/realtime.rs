@@ -23,11 +23,24 @@ impl TokenBucket {
         }
     }
 
-    /// Takes a token if there is one.
-    pub fn take(&mut self, now: Instant) -> bool {
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
         self.updated = now;
+    }
+
+    /// Whole tokens available now (a full bucket has `burst`).
+    pub fn available(&mut self, now: Instant) -> u32 {
+        self.refill(now);
+        // Truncation is the point: whole tokens only.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let whole = self.tokens.floor() as u32;
+        whole
+    }
+
+    /// Takes a token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod avatars;
+pub mod chats;
 pub mod extractors;
 pub mod health;
 pub mod middleware;
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/auth").configure(auth::configure))
         .service(web::scope("/api/users").configure(users::configure))
         .service(web::scope("/api/notifications").configure(notifications::configure))
+        .service(web::scope("/api/chats").configure(chats::configure))
         .service(web::scope("/api").configure(social::configure))
         .service(web::scope("/media/avatars").configure(avatars::configure));
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::actors::notifications::unread_changed;
 use crate::app::AppState;
 use crate::db::notifications;
 use crate::db::users;
@@ -99,7 +100,7 @@ pub async fn read(
         return Err(no_such_notification());
     }
     let unread = notifications::unread_count(&mut conn, me.user_id).await?;
-    state.sockets.push_unread(me.user_id, unread);
+    unread_changed(&state, me.user_id);
     Ok(HttpResponse::Ok().json(UnreadCount { unread }))
 }
 
@@ -111,7 +112,7 @@ pub async fn read_all(state: web::Data<AppState>, me: AuthUser) -> AppResult<Htt
     let mut conn = state.db.get().await?;
     notifications::mark_all_read(&mut conn, me.user_id).await?;
     let unread = notifications::unread_count(&mut conn, me.user_id).await?;
-    state.sockets.push_unread(me.user_id, unread);
+    unread_changed(&state, me.user_id);
     Ok(HttpResponse::Ok().json(UnreadCount { unread }))
 }
 
@@ -129,7 +130,6 @@ pub async fn delete(
     if !notifications::delete(&mut conn, me.user_id, id.into_inner()).await? {
         return Err(no_such_notification());
     }
-    let unread = notifications::unread_count(&mut conn, me.user_id).await?;
-    state.sockets.push_unread(me.user_id, unread);
+    unread_changed(&state, me.user_id);
     Ok(HttpResponse::NoContent().finish())
 }

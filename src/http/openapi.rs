@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{self, accounts, oauth, two_factor};
-use super::{avatars, health, notifications, social, users, ws};
+use super::{avatars, chats, health, notifications, social, users, ws};
 use crate::error::{ErrorBody, ErrorCode};
 
 #[derive(OpenApi)]
@@ -59,6 +59,9 @@ use crate::error::{ErrorBody, ErrorCode};
         notifications::read,
         notifications::read_all,
         notifications::delete,
+        chats::list,
+        chats::messages,
+        chats::read,
         ws::ticket,
         ws::upgrade,
     ),
@@ -73,6 +76,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (name = "friends", description = "Friend requests and friendships"),
         (name = "blocks", description = "Blocking users"),
         (name = "notifications", description = "What happened while you were away"),
+        (name = "chat", description = "Private conversations (messages are sent over the websocket)"),
         (name = "realtime", description = "The websocket (protocol in docs/protocol.md)"),
     )
 )]

@@ -8,11 +8,13 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::actors::registry::push_notifications;
+use crate::actors::chat::room::BlockChanged;
+use crate::actors::notifications::deliver;
 use crate::app::AppState;
 use crate::db::notifications::{self, StoredNotification};
 use crate::db::social::{self, Direction, FriendRequest};
 use crate::db::users;
+use crate::domain::chat::ChatId;
 use crate::domain::notifications::Notification;
 use crate::domain::social::{Action, Effect, RelationError, apply};
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
@@ -116,11 +118,17 @@ async fn act(
         )
         .await?;
     drop(conn);
+    if matches!(effect, Effect::Block | Effect::Unblock)
+        && let Some(chat) = ChatId::between(me, other)
+        && let Some(room) = state.chat_rooms.get(&chat.to_string())
+    {
+        room.do_send(BlockChanged);
+    }
     // Committed. The push runs on a task of its own, so a client that hangs
     // up now does not cancel it; a socket that misses it gets it on replay.
     let state = state.clone();
     actix_web::rt::spawn(async move {
-        if let Err(e) = push_notifications(&state, notes).await {
+        if let Err(e) = deliver(&state, notes).await {
             tracing::warn!(error = %e, "pushing notifications failed");
         }
     });

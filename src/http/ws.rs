@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::actors::session::UserSession;
+use crate::actors::session::{Resume, UserSession};
 use crate::app::AppState;
 use crate::auth::{random_token, sha256};
 use crate::db::sessions;
@@ -58,6 +58,9 @@ pub struct WsQuery {
     /// The last notification id the client saw: the ones after it are
     /// replayed, in order, right after `hello`.
     pub since: Option<i64>,
+    /// The largest chat message id the client saw: the messages after it
+    /// are replayed, in order, right after `hello`.
+    pub chat_since: Option<i64>,
 }
 
 /// Opens the websocket. See `docs/protocol.md` for what travels on it.
@@ -95,7 +98,11 @@ pub async fn upgrade(
             format!("not a websocket upgrade: {e}"),
         )
     })?;
-    let WsQuery { ticket, since } = query.into_inner();
+    let WsQuery {
+        ticket,
+        since,
+        chat_since,
+    } = query.into_inner();
     let user_id = match (ticket, bearer_token(&req)) {
         (Some(ticket), _) => {
             let mut conn = state.db.get().await?;
@@ -123,6 +130,10 @@ pub async fn upgrade(
         let mut conn = state.db.get().await?;
         load_user(&mut conn, user_id).await?
     };
-    UserSession::start(state.get_ref().clone(), user, since, socket, stream);
+    let resume = Resume {
+        notifications: since,
+        chat: chat_since,
+    };
+    UserSession::start(state.get_ref().clone(), user, resume, socket, stream);
     Ok(response)
 }

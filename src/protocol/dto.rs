@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db::chat::ChatMessage;
 use crate::db::notifications::StoredNotification;
 use crate::db::users::User;
 
@@ -72,6 +73,32 @@ impl NotificationView {
             payload: n.payload,
             created_at: n.created_at,
             read_at: n.read_at,
+        }
+    }
+}
+
+/// A chat message as clients see it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ChatMessageView {
+    /// Monotonic across all conversations.
+    pub id: i64,
+    pub chat_id: String,
+    pub sender_id: i64,
+    pub body: String,
+    /// The sender's own id for it (lets their other tabs match it).
+    pub client_msg_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ChatMessage> for ChatMessageView {
+    fn from(m: ChatMessage) -> Self {
+        ChatMessageView {
+            id: m.id,
+            chat_id: m.chat_id,
+            sender_id: m.sender_id,
+            body: m.body,
+            client_msg_id: m.client_msg_id,
+            created_at: m.created_at,
         }
     }
 }

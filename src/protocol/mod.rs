@@ -11,7 +11,7 @@ pub mod dto;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use dto::{NotificationView, UserView};
+pub use dto::{ChatMessageView, NotificationView, UserView};
 
 /// Bumped on any change a client could notice.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -33,6 +33,42 @@ pub enum ClientCommand {
     /// oldest first.
     #[serde(rename = "notifications.resume")]
     ResumeNotifications { since: i64 },
+    /// Sends a private message, to a user (`to`) or in a conversation
+    /// (`chat_id`): exactly one of the two. `client_msg_id` (1-64
+    /// printable ASCII characters, unique per sender) makes a resend
+    /// after a lost ack return the same message.
+    #[serde(rename = "chat.send")]
+    SendChat {
+        to: Option<i64>,
+        chat_id: Option<String>,
+        body: String,
+        client_msg_id: String,
+    },
+    /// The user is typing in `chat_id`; relayed to the peer, never stored.
+    #[serde(rename = "chat.typing")]
+    Typing { chat_id: String },
+    /// Moves the read marker of `chat_id` up to `up_to_id`.
+    #[serde(rename = "chat.read")]
+    ReadChat { chat_id: String, up_to_id: i64 },
+    /// Sends the chat messages after `since` (the largest message id the
+    /// client saw, in any conversation), oldest first.
+    #[serde(rename = "chat.resume")]
+    ResumeChat { since: i64 },
+    /// Fault injection, honoured only by a server started with the
+    /// `FAULT_INJECTION` setting (dev mode only); others answer
+    /// `unknown_type`.
+    #[serde(rename = "debug.panic")]
+    DebugPanic { target: PanicTarget },
+}
+
+/// Which actor `debug.panic` makes panic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PanicTarget {
+    /// The socket's own `UserSession`.
+    Session,
+    /// The user's `NotificationInbox`.
+    Inbox,
 }
 
 /// Every `type` a client may send, for telling an unknown type from a
@@ -42,6 +78,11 @@ pub const CLIENT_TYPES: &[&str] = &[
     "notifications.read",
     "notifications.read_all",
     "notifications.resume",
+    "chat.send",
+    "chat.typing",
+    "chat.read",
+    "chat.resume",
+    "debug.panic",
 ];
 
 /// A parsed client message.
@@ -147,6 +188,41 @@ pub enum ServerEvent {
     /// The unread count changed (read here, on another session, or by REST).
     #[serde(rename = "notifications.unread")]
     UnreadNotifications { unread: i64 },
+    /// Your `chat.send` was committed: the stored message (the same one
+    /// again for a resend with the same `client_msg_id`).
+    #[serde(rename = "chat.ack")]
+    ChatAck {
+        id: Option<Value>,
+        message: ChatMessageView,
+    },
+    /// A new message in one of your conversations (sent to every session
+    /// of both participants, the sender's included), or a replayed one.
+    #[serde(rename = "chat.message")]
+    ChatMessage { message: ChatMessageView },
+    /// The peer is typing.
+    #[serde(rename = "chat.typing")]
+    Typing { chat_id: String, user_id: i64 },
+    /// Your unread count in a conversation changed (a read on any session).
+    #[serde(rename = "chat.unread")]
+    ChatUnread { chat_id: String, unread: i64 },
+    /// Read receipt: `user_id` has read `chat_id` up to `up_to_id`.
+    #[serde(rename = "chat.read")]
+    ChatRead {
+        chat_id: String,
+        user_id: i64,
+        up_to_id: i64,
+    },
+    /// A chat replay is complete up to `up_to`; with `more`, resume from
+    /// `up_to` for the next page. With `fetch_history`, more was missed
+    /// than the replay window: nothing was sent, reload the conversations
+    /// over REST (`GET /api/chats`, then their messages).
+    #[serde(rename = "chat.replayed")]
+    ChatReplayed {
+        id: Option<Value>,
+        up_to: i64,
+        more: bool,
+        fetch_history: bool,
+    },
 }
 
 impl ServerEvent {
@@ -218,11 +294,22 @@ mod tests {
                 r#"{"type":"notifications.resume","since":0}"#,
                 "notifications.resume",
             ),
+            (
+                r#"{"type":"chat.send","to":2,"body":"hi","client_msg_id":"c1"}"#,
+                "chat.send",
+            ),
+            (r#"{"type":"chat.typing","chat_id":"1_2"}"#, "chat.typing"),
+            (
+                r#"{"type":"chat.read","chat_id":"1_2","up_to_id":5}"#,
+                "chat.read",
+            ),
+            (r#"{"type":"chat.resume","since":0}"#, "chat.resume"),
+            (r#"{"type":"debug.panic","target":"inbox"}"#, "debug.panic"),
         ] {
             assert!(CLIENT_TYPES.contains(&kind));
             assert!(parse(text).is_ok(), "{text}");
         }
-        assert_eq!(CLIENT_TYPES.len(), 4);
+        assert_eq!(CLIENT_TYPES.len(), 9);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod accounts;
 mod avatars;
 mod binary;
+mod chat;
 mod errors;
 mod health;
 mod migrations;

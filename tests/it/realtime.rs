@@ -432,3 +432,126 @@ async fn pings_count_against_the_rate_limit() {
     assert_eq!((code, pongs), (1008, 0));
     assert!(refused >= 20, "{refused} refusals");
 }
+
+#[actix_web::test]
+async fn a_client_that_does_not_read_is_cut_off_alone_and_recovers_by_replay() {
+    let app = spawn_app_with(|s| {
+        s.ws.queue_capacity = 16;
+        s.ws.rate_burst = 10_000;
+        s.chat.rate_burst = 10_000;
+        s.chat.replay_window = 10_000;
+    })
+    .await;
+    let (_, a, _) = app.user_with_tokens("alice").await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let mut alice_ws = app.ws(&a).await;
+    let _stalled = app.ws_tiny_buffer(&b).await;
+    // 6 KB of UTF-8 per message, so the buffers between fill sooner.
+    let body = "中".repeat(2000);
+    // Alice reads her acks as she goes, five at a time (ten events: within
+    // her queue of 16 even as one burst); Bob reads nothing.
+    let mut sent = 0;
+    while app.state.sockets.count(bob.id) > 0 {
+        assert!(sent < 3000, "the stalled socket was never closed");
+        for _ in 0..5 {
+            alice_ws
+                .send(json!({"type": "chat.send", "to": bob.id, "body": body,
+                    "client_msg_id": format!("m{sent}")}))
+                .await;
+            sent += 1;
+        }
+        for _ in 0..5 {
+            alice_ws.expect("chat.ack").await;
+            alice_ws.expect("chat.message").await;
+        }
+    }
+    // Alice was unaffected: her socket still answers.
+    alice_ws.send(json!({"type": "ping", "id": 1})).await;
+    alice_ws.expect("pong").await;
+
+    // Bob reconnects and replays everything, in pages, in order, once.
+    let mut bob_ws = app.ws(&b).await;
+    let mut ids: Vec<i64> = Vec::new();
+    let mut since = 0;
+    loop {
+        bob_ws
+            .send(json!({"type": "chat.resume", "since": since}))
+            .await;
+        let done = loop {
+            let event = bob_ws.next().await;
+            match event["type"].as_str() {
+                Some("chat.message") => ids.push(event["message"]["id"].as_i64().unwrap()),
+                Some("chat.replayed") => break event,
+                _ => {}
+            }
+        };
+        since = done["up_to"].as_i64().unwrap();
+        if done["more"] == false {
+            break;
+        }
+    }
+    assert_eq!(ids.len(), sent);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[actix_web::test]
+async fn a_panicking_actor_dies_alone_and_the_node_keeps_serving() {
+    let app = spawn_app_with(|s| s.fault_injection = true).await;
+    let (alice, a, _) = app.user_with_tokens("alice").await;
+    let (_, b, _) = app.user_with_tokens("bob").await;
+    let (_, c, _) = app.user_with_tokens("carol").await;
+    let mut doomed = app.ws(&a).await;
+    let mut alice_ws = app.ws(&a).await;
+    let mut bob_ws = app.ws(&b).await;
+
+    // A session whose handler panics: its socket ends, the directory
+    // forgets it, and everyone else is still served.
+    doomed
+        .send(json!({"type": "debug.panic", "target": "session"}))
+        .await;
+    doomed.ended().await;
+    wait_for(|| app.state.sockets.count(alice.id) == 1).await;
+    bob_ws.send(json!({"type": "ping", "id": "b"})).await;
+    assert_eq!(bob_ws.expect("pong").await["id"], "b");
+    app.get("/api/users/me", Some(&a)).await.expect(200);
+    friend_request(&app, &b, alice.id).await;
+    assert_eq!(
+        alice_ws.expect("notification").await["notification"]["kind"],
+        "friend_request"
+    );
+
+    // The notification inbox panics: it is reaped, and the next delivery
+    // starts a fresh one.
+    alice_ws
+        .send(json!({"type": "debug.panic", "id": 1, "target": "inbox"}))
+        .await;
+    assert_eq!(alice_ws.expect("ack").await["id"], 1);
+    wait_for(|| app.state.inboxes.get(&alice.id).is_none()).await;
+    friend_request(&app, &c, alice.id).await;
+    let n = alice_ws.expect("notification").await;
+    assert_eq!(n["notification"]["kind"], "friend_request");
+    assert!(app.state.inboxes.get(&alice.id).is_some());
+}
+
+#[actix_web::test]
+async fn fault_injection_is_off_by_default() {
+    let app = spawn_app().await;
+    let (_, a, _) = app.user_with_tokens("alice").await;
+    let mut ws = app.ws(&a).await;
+    ws.send(json!({"type": "debug.panic", "id": 1, "target": "session"}))
+        .await;
+    let error = ws.expect("error").await;
+    assert_eq!(error["code"], "unknown_type");
+    ws.send(json!({"type": "ping", "id": 2})).await;
+    ws.expect("pong").await;
+}
+
+async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("condition not reached within 5 s");
+}

@@ -85,6 +85,8 @@ pub struct TestApp {
     pub settings: Settings,
     /// What SIGTERM does to the server.
     pub shutdown: transcendence::app::Shutdown,
+    /// The node's state: its supervisors can be inspected.
+    pub state: transcendence::app::AppState,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -110,6 +112,7 @@ pub async fn spawn_with_settings(db_name: String, settings: Settings) -> TestApp
     let address = format!("http://127.0.0.1:{}", app.port());
     let handle = app.handle();
     let shutdown = app.shutdown();
+    let state = app.state().clone();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -122,6 +125,7 @@ pub async fn spawn_with_settings(db_name: String, settings: Settings) -> TestApp
         db_name,
         settings,
         shutdown,
+        state,
         handle,
     }
 }

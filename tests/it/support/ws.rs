@@ -168,3 +168,26 @@ impl WsClient {
             .unwrap();
     }
 }
+
+impl TestApp {
+    /// A socket whose client keeps a tiny receive buffer, past its `hello`:
+    /// when the test stops reading, the server's writes back up quickly.
+    pub async fn ws_tiny_buffer(&self, token: &str) -> WsClient {
+        let ticket = self.ws_ticket(token).await;
+        let host = self.address.trim_start_matches("http://");
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let stream = socket.connect(host.parse().unwrap()).await.unwrap();
+        let url = format!("ws://{host}/ws?ticket={ticket}");
+        let (stream, _) = tokio::time::timeout(
+            WAIT,
+            tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)),
+        )
+        .await
+        .expect("websocket connect timed out")
+        .expect("websocket connect failed");
+        let mut ws = WsClient { stream };
+        ws.expect("hello").await;
+        ws
+    }
+}

@@ -1,0 +1,298 @@
+//! `Supervisor<A>`: one per domain (notification inboxes, chat rooms, …).
+//! It is the directory of that domain's keyed children: it looks a child
+//! up, starts it on demand on one of its arbiters, and forgets it when it
+//! stops.
+//!
+//! It is shared state behind a lock rather than an actor with a mailbox, so
+//! it is never on the hot path of a message: a caller looks an address up
+//! (a read lock, no message hop) and then sends to the child directly. The
+//! lock also makes "look up or start" atomic, so a key never gets two
+//! children.
+//!
+//! Failure isolation: a child whose handler panics dies alone (the panic
+//! unwinds out of that actor's task only; its arbiter and every other
+//! actor keep running). Each child holds a [`Lease`] whose `Drop` removes
+//! it from the directory, so a child that stops *or* panics is forgotten,
+//! and the next lookup starts a fresh one.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use actix::prelude::*;
+
+/// A keyed child of a supervisor.
+pub trait Child: Actor<Context = Context<Self>> {
+    type Key: Clone + Eq + Hash + Send + Sync + std::fmt::Debug + 'static;
+}
+
+struct Entry<A: Actor> {
+    serial: u64,
+    addr: Addr<A>,
+}
+
+struct Inner<A: Child> {
+    name: &'static str,
+    children: RwLock<HashMap<A::Key, Entry<A>>>,
+    arbiters: Vec<ArbiterHandle>,
+    next_arbiter: AtomicUsize,
+    next_serial: AtomicU64,
+}
+
+impl<A: Child> Drop for Inner<A> {
+    fn drop(&mut self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// The directory of one domain's children. Cheap to clone (shared).
+pub struct Supervisor<A: Child> {
+    inner: Arc<Inner<A>>,
+}
+
+impl<A: Child> Clone for Supervisor<A> {
+    fn clone(&self) -> Self {
+        Supervisor {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// A child's entry in its supervisor's directory. Dropping it (the child
+/// stopped, or panicked) removes the entry, unless a newer child of the
+/// same key has taken it over.
+pub struct Lease<A: Child> {
+    inner: Arc<Inner<A>>,
+    key: A::Key,
+    serial: u64,
+}
+
+impl<A: Child> Lease<A> {
+    pub fn key(&self) -> &A::Key {
+        &self.key
+    }
+
+    /// Leaves the directory now (a child about to stop on purpose), so the
+    /// next lookup starts a fresh child instead of finding this one.
+    pub fn release(&self) {
+        let mut children = self
+            .inner
+            .children
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if children
+            .get(&self.key)
+            .is_some_and(|e| e.serial == self.serial)
+        {
+            children.remove(&self.key);
+        }
+    }
+}
+
+impl<A: Child> Drop for Lease<A> {
+    fn drop(&mut self) {
+        self.release();
+        tracing::debug!(supervisor = self.inner.name, key = ?self.key, "child stopped");
+    }
+}
+
+impl<A: Child> Supervisor<A> {
+    /// A supervisor whose children run on `arbiters` threads of their own
+    /// (at least one), spread round-robin.
+    pub fn new(name: &'static str, arbiters: usize) -> Self {
+        let arbiters = (0..arbiters.max(1))
+            .map(|_| Arbiter::new().handle())
+            .collect();
+        Supervisor {
+            inner: Arc::new(Inner {
+                name,
+                children: RwLock::default(),
+                arbiters,
+                next_arbiter: AtomicUsize::new(0),
+                next_serial: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The live child of `key`, if any.
+    pub fn get(&self, key: &A::Key) -> Option<Addr<A>> {
+        let children = self
+            .inner
+            .children
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        children
+            .get(key)
+            .map(|e| e.addr.clone())
+            .filter(Addr::connected)
+    }
+
+    /// The child of `key`, started with `build` if there is none. `build`
+    /// runs on the child's arbiter, and gets the lease the child must keep.
+    pub fn get_or_start<F>(&self, key: &A::Key, build: F) -> Addr<A>
+    where
+        F: FnOnce(Lease<A>, &mut Context<A>) -> A + Send + 'static,
+    {
+        if let Some(addr) = self.get(key) {
+            return addr;
+        }
+        let mut children = self
+            .inner
+            .children
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(entry) = children.get(key)
+            && entry.addr.connected()
+        {
+            return entry.addr.clone();
+        }
+        let serial = self.inner.next_serial.fetch_add(1, Ordering::Relaxed);
+        let lease = Lease {
+            inner: self.inner.clone(),
+            key: key.clone(),
+            serial,
+        };
+        let n = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
+        let arbiter = &self.inner.arbiters[n % self.inner.arbiters.len()];
+        let addr = A::start_in_arbiter(arbiter, move |ctx| build(lease, ctx));
+        children.insert(
+            key.clone(),
+            Entry {
+                serial,
+                addr: addr.clone(),
+            },
+        );
+        tracing::debug!(supervisor = self.inner.name, ?key, "child started");
+        addr
+    }
+
+    /// Children currently in the directory.
+    pub fn len(&self) -> usize {
+        let children = self
+            .inner
+            .children
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        children.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every child's address (for a broadcast such as shutdown).
+    pub fn all(&self) -> Vec<Addr<A>> {
+        let children = self
+            .inner
+            .children
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        children.values().map(|e| e.addr.clone()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct Counter {
+        _lease: Lease<Counter>,
+        count: u32,
+    }
+
+    impl Actor for Counter {
+        type Context = Context<Self>;
+    }
+
+    impl Child for Counter {
+        type Key = u32;
+    }
+
+    #[derive(Message)]
+    #[rtype(result = "u32")]
+    struct Bump;
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Explode;
+
+    #[derive(Message)]
+    #[rtype(result = "()")]
+    struct Stop;
+
+    impl Handler<Bump> for Counter {
+        type Result = u32;
+        fn handle(&mut self, _: Bump, _: &mut Context<Self>) -> u32 {
+            self.count += 1;
+            self.count
+        }
+    }
+
+    impl Handler<Explode> for Counter {
+        type Result = ();
+        fn handle(&mut self, _: Explode, _: &mut Context<Self>) {
+            panic!("a handler that panics (on purpose, in a test)");
+        }
+    }
+
+    impl Handler<Stop> for Counter {
+        type Result = ();
+        fn handle(&mut self, _: Stop, ctx: &mut Context<Self>) {
+            ctx.stop();
+        }
+    }
+
+    fn start(sup: &Supervisor<Counter>, key: u32) -> Addr<Counter> {
+        sup.get_or_start(&key, |lease, _| Counter {
+            _lease: lease,
+            count: 0,
+        })
+    }
+
+    async fn until(mut done: impl FnMut() -> bool) {
+        for _ in 0..200 {
+            if done() {
+                return;
+            }
+            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("condition not reached within 2 s");
+    }
+
+    #[actix_web::test]
+    async fn one_child_per_key_and_reaped_when_it_stops() {
+        let sup = Supervisor::<Counter>::new("test", 2);
+        let a = start(&sup, 1);
+        let again = start(&sup, 1);
+        assert_eq!(a.send(Bump).await.unwrap(), 1);
+        assert_eq!(again.send(Bump).await.unwrap(), 2, "the same child");
+        start(&sup, 2);
+        assert_eq!(sup.len(), 2);
+        a.do_send(Stop);
+        until(|| sup.len() == 1).await;
+        assert!(sup.get(&1).is_none());
+        let fresh = start(&sup, 1);
+        assert_eq!(fresh.send(Bump).await.unwrap(), 1, "a fresh child");
+    }
+
+    #[actix_web::test]
+    async fn a_panicking_child_is_reaped_and_its_siblings_keep_working() {
+        let sup = Supervisor::<Counter>::new("test", 1);
+        let doomed = start(&sup, 1);
+        // Same arbiter thread as the doomed one: it must survive the panic.
+        let sibling = start(&sup, 2);
+        assert_eq!(sibling.send(Bump).await.unwrap(), 1);
+        doomed.do_send(Explode);
+        until(|| sup.get(&1).is_none()).await;
+        assert!(
+            doomed.send(Bump).await.is_err(),
+            "the panicked child is gone"
+        );
+        assert_eq!(sibling.send(Bump).await.unwrap(), 2);
+        assert_eq!(start(&sup, 1).send(Bump).await.unwrap(), 1);
+    }
+}

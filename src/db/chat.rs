@@ -1,0 +1,400 @@
+//! Chat records: conversations, their members' read markers, and messages.
+//! Messages are written in batches by the node's one chat writer (see
+//! `actors::chat::writer`), in one statement per batch.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+
+use super::schema::{chat_members, chat_messages, chats, notifications, users};
+use crate::domain::chat::ChatId;
+use crate::domain::notifications::Notification;
+
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[diesel(table_name = chat_messages)]
+pub struct ChatMessage {
+    pub id: i64,
+    pub chat_id: String,
+    pub sender_id: i64,
+    pub body: String,
+    pub client_msg_id: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A message to write; its body already checked.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub chat_id: String,
+    pub sender_id: i64,
+    pub body: String,
+    pub client_msg_id: String,
+}
+
+/// Creates the conversation (and both members' markers) if it does not
+/// exist; false when either user does not exist.
+pub async fn ensure_chat(conn: &mut AsyncPgConnection, id: &ChatId) -> QueryResult<bool> {
+    let found: i64 = users::table
+        .filter(users::id.eq_any([id.low(), id.high()]))
+        .count()
+        .get_result(conn)
+        .await?;
+    if found != 2 {
+        return Ok(false);
+    }
+    let name = id.to_string();
+    conn.transaction(async |conn| {
+        diesel::insert_into(chats::table)
+            .values((
+                chats::id.eq(&name),
+                chats::user_low.eq(id.low()),
+                chats::user_high.eq(id.high()),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        diesel::insert_into(chat_members::table)
+            .values(vec![
+                (
+                    chat_members::user_id.eq(id.low()),
+                    chat_members::chat_id.eq(&name),
+                    chat_members::peer_id.eq(id.high()),
+                ),
+                (
+                    chat_members::user_id.eq(id.high()),
+                    chat_members::chat_id.eq(&name),
+                    chat_members::peer_id.eq(id.low()),
+                ),
+            ])
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        Ok(true)
+    })
+    .await
+}
+
+/// Writes a batch in one transaction and returns, for every row in input
+/// order, the stored message and whether it is new: a resend with the same
+/// `(sender, client_msg_id)` gets the earlier message back, no duplicate.
+/// New ids follow the input order.
+pub async fn insert_batch(
+    conn: &mut AsyncPgConnection,
+    rows: &[NewMessage],
+) -> QueryResult<Vec<(ChatMessage, bool)>> {
+    let chat_ids: Vec<&str> = rows.iter().map(|r| r.chat_id.as_str()).collect();
+    let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
+    let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
+    let client_ids: Vec<&str> = rows.iter().map(|r| r.client_msg_id.as_str()).collect();
+    let stored = conn
+        .transaction(async |conn| {
+            let mut inserted: Vec<ChatMessage> = diesel::sql_query(
+                "INSERT INTO chat_messages (chat_id, sender_id, body, client_msg_id) \
+                 SELECT chat_id, sender_id, body, client_msg_id \
+                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
+                   WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, n) \
+                 ORDER BY n \
+                 ON CONFLICT (sender_id, client_msg_id) DO NOTHING \
+                 RETURNING id, chat_id, sender_id, body, client_msg_id, created_at",
+            )
+            .bind::<Array<Text>, _>(&chat_ids)
+            .bind::<Array<BigInt>, _>(&senders)
+            .bind::<Array<Text>, _>(&bodies)
+            .bind::<Array<Text>, _>(&client_ids)
+            .load(conn)
+            .await?;
+            inserted.sort_by_key(|m| m.id);
+            // Each conversation's newest message, for both members' lists.
+            let mut newest: Vec<(&str, i64)> = Vec::new();
+            for m in &inserted {
+                match newest.iter_mut().find(|(c, _)| *c == m.chat_id) {
+                    Some(entry) => entry.1 = entry.1.max(m.id),
+                    None => newest.push((m.chat_id.as_str(), m.id)),
+                }
+            }
+            if !newest.is_empty() {
+                let (ids, maxima): (Vec<&str>, Vec<i64>) = newest.into_iter().unzip();
+                diesel::sql_query(
+                    "UPDATE chat_members SET last_message_id = GREATEST(last_message_id, v.max_id) \
+                     FROM unnest($1::text[], $2::bigint[]) AS v(chat_id, max_id) \
+                     WHERE chat_members.chat_id = v.chat_id",
+                )
+                .bind::<Array<Text>, _>(&ids)
+                .bind::<Array<BigInt>, _>(&maxima)
+                .execute(conn)
+                .await?;
+            }
+            Ok::<_, diesel::result::Error>(inserted)
+        })
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut retried = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        match stored
+            .iter()
+            .find(|m| m.sender_id == row.sender_id && m.client_msg_id == row.client_msg_id)
+        {
+            Some(m) => out.push(Some((m.clone(), true))),
+            None => {
+                out.push(None);
+                retried.push(i);
+            }
+        }
+    }
+    if !retried.is_empty() {
+        let senders: Vec<i64> = retried.iter().map(|&i| rows[i].sender_id).collect();
+        let client_ids: Vec<&str> = retried
+            .iter()
+            .map(|&i| rows[i].client_msg_id.as_str())
+            .collect();
+        let earlier: Vec<ChatMessage> = diesel::sql_query(
+            "SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at \
+             FROM chat_messages m \
+             JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_msg_id) \
+               ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
+        )
+        .bind::<Array<BigInt>, _>(&senders)
+        .bind::<Array<Text>, _>(&client_ids)
+        .load(conn)
+        .await?;
+        for i in retried {
+            out[i] = earlier
+                .iter()
+                .find(|m| {
+                    m.sender_id == rows[i].sender_id && m.client_msg_id == rows[i].client_msg_id
+                })
+                .map(|m| (m.clone(), false));
+        }
+    }
+    out.into_iter()
+        .map(|m| m.ok_or(diesel::result::Error::NotFound))
+        .collect()
+}
+
+/// Messages of a conversation with ids in `(after, before)`: the newest
+/// `limit` below `before` (newest first) unless `after` is given, then the
+/// oldest `limit` above it (oldest first).
+pub async fn history(
+    conn: &mut AsyncPgConnection,
+    chat_id: &str,
+    before: Option<i64>,
+    after: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<ChatMessage>> {
+    let mut query = chat_messages::table
+        .filter(chat_messages::chat_id.eq(chat_id))
+        .select(ChatMessage::as_select())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(chat_messages::id.lt(before));
+    }
+    match after {
+        Some(after) => {
+            query
+                .filter(chat_messages::id.gt(after))
+                .order(chat_messages::id.asc())
+                .load(conn)
+                .await
+        }
+        None => query.order(chat_messages::id.desc()).load(conn).await,
+    }
+}
+
+/// The messages after `since` in any conversation of `user`, oldest first.
+pub async fn after_for_user(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    since: i64,
+    limit: i64,
+) -> QueryResult<Vec<ChatMessage>> {
+    let mine = chat_members::table
+        .filter(chat_members::user_id.eq(user))
+        .select(chat_members::chat_id);
+    chat_messages::table
+        .filter(chat_messages::chat_id.eq_any(mine))
+        .filter(chat_messages::id.gt(since))
+        .order(chat_messages::id.asc())
+        .limit(limit)
+        .select(ChatMessage::as_select())
+        .load(conn)
+        .await
+}
+
+/// One row of a user's conversation list.
+#[derive(Debug, Clone)]
+pub struct ChatSummary {
+    pub chat_id: String,
+    pub peer_id: i64,
+    pub last_read_id: i64,
+    pub last_message: ChatMessage,
+    pub unread: i64,
+}
+
+/// The user's conversations that have messages, most recent first, those
+/// whose newest message is below `before`.
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    before: i64,
+    limit: i64,
+) -> QueryResult<Vec<ChatSummary>> {
+    let rows: Vec<(String, i64, i64, ChatMessage)> = chat_members::table
+        .inner_join(chat_messages::table.on(chat_messages::id.eq(chat_members::last_message_id)))
+        .filter(chat_members::user_id.eq(user))
+        .filter(chat_members::last_message_id.gt(0))
+        .filter(chat_members::last_message_id.lt(before))
+        .order(chat_members::last_message_id.desc())
+        .limit(limit)
+        .select((
+            chat_members::chat_id,
+            chat_members::peer_id,
+            chat_members::last_read_id,
+            ChatMessage::as_select(),
+        ))
+        .load(conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (chat_id, peer_id, last_read_id, last_message) in rows {
+        let unread = unread_in(conn, user, &chat_id, last_read_id).await?;
+        out.push(ChatSummary {
+            chat_id,
+            peer_id,
+            last_read_id,
+            last_message,
+            unread,
+        });
+    }
+    Ok(out)
+}
+
+/// Messages from the peer above the user's read marker.
+async fn unread_in(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    chat_id: &str,
+    last_read_id: i64,
+) -> QueryResult<i64> {
+    chat_messages::table
+        .filter(chat_messages::chat_id.eq(chat_id))
+        .filter(chat_messages::id.gt(last_read_id))
+        .filter(chat_messages::sender_id.ne(user))
+        .count()
+        .get_result(conn)
+        .await
+}
+
+/// The result of moving a read marker.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadMarker {
+    /// The marker now (it never moves back, nor past the newest message).
+    pub last_read_id: i64,
+    pub unread: i64,
+    /// Whether this call moved it.
+    pub moved: bool,
+}
+
+/// Moves the user's read marker in `chat_id` up to `up_to` (never back,
+/// never past the newest message). `None` when the user is no member.
+pub async fn mark_read(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    chat_id: &str,
+    up_to: i64,
+) -> QueryResult<Option<ReadMarker>> {
+    let member: Option<(i64, i64)> = chat_members::table
+        .find((user, chat_id))
+        .select((chat_members::last_read_id, chat_members::last_message_id))
+        .first(conn)
+        .await
+        .optional()?;
+    let Some((previous, newest)) = member else {
+        return Ok(None);
+    };
+    let target = up_to.min(newest);
+    let moved = target > previous;
+    let last_read_id = if moved {
+        diesel::update(chat_members::table.find((user, chat_id)))
+            .filter(chat_members::last_read_id.lt(target))
+            .set(chat_members::last_read_id.eq(target))
+            .execute(conn)
+            .await?;
+        target
+    } else {
+        previous
+    };
+    let unread = unread_in(conn, user, chat_id, last_read_id).await?;
+    Ok(Some(ReadMarker {
+        last_read_id,
+        unread,
+        moved,
+    }))
+}
+
+/// Whether the user takes part in the conversation (it may have no row
+/// yet: then only its two users may open it, which the id says).
+pub async fn is_member(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    chat_id: &str,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        chat_members::table.find((user, chat_id)),
+    ))
+    .get_result(conn)
+    .await
+}
+
+/// Tells `user` (who has no socket open) that `from` wrote: one unread
+/// `chat_message` notification per conversation, bumped by later messages.
+/// Returns the notification when a new one was made (to deliver).
+pub async fn notify_offline(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+    message: &ChatMessage,
+) -> QueryResult<Option<super::notifications::StoredNotification>> {
+    conn.transaction(async |conn| {
+        let existing: Option<(i64, serde_json::Value)> = notifications::table
+            .filter(notifications::user_id.eq(user))
+            .filter(notifications::kind.eq("chat_message"))
+            .filter(notifications::read_at.is_null())
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("payload->>'chat_id' = ")
+                    .bind::<Text, _>(&message.chat_id),
+            )
+            .select((notifications::id, notifications::payload))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let count = existing
+            .as_ref()
+            .and_then(|(_, p)| p.get("count").and_then(serde_json::Value::as_i64))
+            .unwrap_or(0)
+            + 1;
+        let event = Notification::ChatMessage {
+            chat_id: message.chat_id.clone(),
+            from: message.sender_id,
+            count,
+            last_message_id: message.id,
+        };
+        match existing {
+            Some((id, _)) => {
+                let payload = serde_json::to_value(&event)
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+                diesel::update(notifications::table.find(id))
+                    .set((
+                        notifications::payload.eq(payload),
+                        notifications::actor_id.eq(message.sender_id),
+                    ))
+                    .execute(conn)
+                    .await?;
+                Ok(None)
+            }
+            None => Ok(Some(
+                super::notifications::record(conn, user, &event).await?,
+            )),
+        }
+    })
+    .await
+}
