@@ -16,11 +16,11 @@ CREATE TABLE chat_messages (
     chat_id TEXT NOT NULL REFERENCES chats (id) ON DELETE CASCADE,
     sender_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     body TEXT NOT NULL,
-    -- Chosen by the sender's client: a resend after a lost ack finds the
-    -- message it already made instead of making a second one.
+    -- Chosen by the sender's client, unique per conversation: a resend
+    -- after a lost ack finds the message it already made.
     client_msg_id TEXT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-    UNIQUE (sender_id, client_msg_id)
+    UNIQUE (chat_id, sender_id, client_msg_id)
 );
 CREATE INDEX chat_messages_chat_id_idx ON chat_messages (chat_id, id);
 

@@ -255,9 +255,7 @@ impl UserSession {
                 client_msg_id,
             } => self.send_chat(id, to, chat_id, &body, client_msg_id, ctx),
             ClientCommand::Typing { chat_id } => match self.my_chat(&chat_id) {
-                Some(chat) => ChatRoom::open(&self.state, &chat).do_send(Typing {
-                    user_id: self.user.id,
-                }),
+                Some(chat) => self.typing(chat),
                 None => self.not_my_chat(id, ctx),
             },
             ClientCommand::ReadChat { chat_id, up_to_id } => {
@@ -268,7 +266,7 @@ impl UserSession {
                     Ok(read_chat(&state, user_id, &chat_id, up_to_id)
                         .await?
                         .is_none()
-                        .then_some(("forbidden", "not your conversation")))
+                        .then_some(("not_found", "no messages in this conversation")))
                 });
             }
             ClientCommand::DebugPanic { target } => self.fault(id, target, ctx),
@@ -333,6 +331,28 @@ impl UserSession {
     /// A conversation id naming this user, or `None`.
     fn my_chat(&self, chat_id: &str) -> Option<ChatId> {
         ChatId::parse(chat_id).filter(|c| c.has(self.user.id))
+    }
+
+    /// Relays a typing event through the conversation's room. A room is
+    /// only started for a conversation that exists, so typing at random
+    /// ids makes no actors.
+    fn typing(&mut self, chat: ChatId) {
+        let user_id = self.user.id;
+        if let Some(room) = self.state.chat_rooms.get(&chat.to_string()) {
+            room.do_send(Typing { user_id });
+            return;
+        }
+        let state = self.state.clone();
+        actix_web::rt::spawn(async move {
+            let exists = async {
+                let mut conn = state.db.get().await?;
+                anyhow::Ok(chat::is_member(&mut conn, user_id, &chat.to_string()).await?)
+            }
+            .await;
+            if let Ok(true) = exists {
+                ChatRoom::open(&state, &chat).do_send(Typing { user_id });
+            }
+        });
     }
 
     fn not_my_chat(&mut self, id: Option<serde_json::Value>, ctx: &mut Context<Self>) {

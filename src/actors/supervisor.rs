@@ -150,14 +150,22 @@ impl<A: Child> Supervisor<A> {
             return entry.addr.clone();
         }
         let serial = self.inner.next_serial.fetch_add(1, Ordering::Relaxed);
-        let lease = Lease {
-            inner: self.inner.clone(),
-            key: key.clone(),
-            serial,
-        };
+        let inner = self.inner.clone();
+        let lease_key = key.clone();
         let n = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed);
         let arbiter = &self.inner.arbiters[n % self.inner.arbiters.len()];
-        let addr = A::start_in_arbiter(arbiter, move |ctx| build(lease, ctx));
+        // The lease is made on the child's arbiter: if that arbiter is gone
+        // (shutdown), the closure is dropped here, under the lock, and must
+        // not hold anything whose drop takes the lock again. The entry it
+        // leaves has a dead address, which lookups skip and replace.
+        let addr = A::start_in_arbiter(arbiter, move |ctx| {
+            let lease = Lease {
+                inner,
+                key: lease_key,
+                serial,
+            };
+            build(lease, ctx)
+        });
         children.insert(
             key.clone(),
             Entry {

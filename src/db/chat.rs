@@ -75,9 +75,10 @@ pub async fn ensure_chat(conn: &mut AsyncPgConnection, id: &ChatId) -> QueryResu
 }
 
 /// Writes a batch in one transaction and returns, for every row in input
-/// order, the stored message and whether it is new: a resend with the same
-/// `(sender, client_msg_id)` gets the earlier message back, no duplicate.
-/// New ids follow the input order.
+/// order, the stored message and whether this row made it: a resend with
+/// the same `(chat, sender, client_msg_id)`, in this batch or an earlier
+/// one, gets the earlier message back, never a duplicate. New ids follow
+/// the input order.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     rows: &[NewMessage],
@@ -86,7 +87,7 @@ pub async fn insert_batch(
     let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let client_ids: Vec<&str> = rows.iter().map(|r| r.client_msg_id.as_str()).collect();
-    let stored = conn
+    let (inserted, earlier) = conn
         .transaction(async |conn| {
             let mut inserted: Vec<ChatMessage> = diesel::sql_query(
                 "INSERT INTO chat_messages (chat_id, sender_id, body, client_msg_id) \
@@ -94,7 +95,7 @@ pub async fn insert_batch(
                  FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
                    WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, n) \
                  ORDER BY n \
-                 ON CONFLICT (sender_id, client_msg_id) DO NOTHING \
+                 ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING \
                  RETURNING id, chat_id, sender_id, body, client_msg_id, created_at",
             )
             .bind::<Array<Text>, _>(&chat_ids)
@@ -124,50 +125,49 @@ pub async fn insert_batch(
                 .execute(conn)
                 .await?;
             }
-            Ok::<_, diesel::result::Error>(inserted)
+            // Rows that were resends of messages stored before this batch,
+            // read in the same transaction: the batch succeeds or fails whole.
+            let resent = inserted.len() < rows.len();
+            let earlier: Vec<ChatMessage> = if resent {
+                diesel::sql_query(
+                    "SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at \
+                     FROM chat_messages m \
+                     JOIN unnest($1::text[], $2::bigint[], $3::text[]) \
+                       AS k(chat_id, sender_id, client_msg_id) \
+                       ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id \
+                      AND m.client_msg_id = k.client_msg_id",
+                )
+                .bind::<Array<Text>, _>(&chat_ids)
+                .bind::<Array<BigInt>, _>(&senders)
+                .bind::<Array<Text>, _>(&client_ids)
+                .load(conn)
+                .await?
+            } else {
+                Vec::new()
+            };
+            Ok::<_, diesel::result::Error>((inserted, earlier))
         })
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut retried = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        match stored
-            .iter()
-            .find(|m| m.sender_id == row.sender_id && m.client_msg_id == row.client_msg_id)
-        {
-            Some(m) => out.push(Some((m.clone(), true))),
-            None => {
-                out.push(None);
-                retried.push(i);
+    let same = |m: &ChatMessage, row: &NewMessage| {
+        m.chat_id == row.chat_id
+            && m.sender_id == row.sender_id
+            && m.client_msg_id == row.client_msg_id
+    };
+    // Only the first row naming an inserted message made it; a copy later
+    // in the batch is a resend.
+    let mut claimed = vec![false; inserted.len()];
+    rows.iter()
+        .map(|row| {
+            if let Some(i) = inserted.iter().position(|m| same(m, row)) {
+                let fresh = !std::mem::replace(&mut claimed[i], true);
+                return Ok((inserted[i].clone(), fresh));
             }
-        }
-    }
-    if !retried.is_empty() {
-        let senders: Vec<i64> = retried.iter().map(|&i| rows[i].sender_id).collect();
-        let client_ids: Vec<&str> = retried
-            .iter()
-            .map(|&i| rows[i].client_msg_id.as_str())
-            .collect();
-        let earlier: Vec<ChatMessage> = diesel::sql_query(
-            "SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at \
-             FROM chat_messages m \
-             JOIN unnest($1::bigint[], $2::text[]) AS k(sender_id, client_msg_id) \
-               ON m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id",
-        )
-        .bind::<Array<BigInt>, _>(&senders)
-        .bind::<Array<Text>, _>(&client_ids)
-        .load(conn)
-        .await?;
-        for i in retried {
-            out[i] = earlier
+            earlier
                 .iter()
-                .find(|m| {
-                    m.sender_id == rows[i].sender_id && m.client_msg_id == rows[i].client_msg_id
-                })
-                .map(|m| (m.clone(), false));
-        }
-    }
-    out.into_iter()
-        .map(|m| m.ok_or(diesel::result::Error::NotFound))
+                .find(|m| same(m, row))
+                .map(|m| (m.clone(), false))
+                .ok_or(diesel::result::Error::NotFound)
+        })
         .collect()
 }
 
@@ -302,33 +302,52 @@ pub async fn mark_read(
     chat_id: &str,
     up_to: i64,
 ) -> QueryResult<Option<ReadMarker>> {
-    let member: Option<(i64, i64)> = chat_members::table
-        .find((user, chat_id))
-        .select((chat_members::last_read_id, chat_members::last_message_id))
-        .first(conn)
-        .await
-        .optional()?;
-    let Some((previous, newest)) = member else {
-        return Ok(None);
-    };
-    let target = up_to.min(newest);
-    let moved = target > previous;
-    let last_read_id = if moved {
-        diesel::update(chat_members::table.find((user, chat_id)))
-            .filter(chat_members::last_read_id.lt(target))
-            .set(chat_members::last_read_id.eq(target))
+    conn.transaction(async |conn| {
+        // Locked, so two reads at once cannot move the marker backwards.
+        let member: Option<(i64, i64)> = chat_members::table
+            .find((user, chat_id))
+            .select((chat_members::last_read_id, chat_members::last_message_id))
+            .for_update()
+            .first(conn)
+            .await
+            .optional()?;
+        let Some((previous, newest)) = member else {
+            return Ok(None);
+        };
+        let target = up_to.min(newest);
+        let moved = target > previous;
+        let last_read_id = previous.max(target);
+        if moved {
+            diesel::update(chat_members::table.find((user, chat_id)))
+                .set(chat_members::last_read_id.eq(last_read_id))
+                .execute(conn)
+                .await?;
+        }
+        let unread = unread_in(conn, user, chat_id, last_read_id).await?;
+        if unread == 0 {
+            // Caught up: the "someone wrote" notification is read too.
+            diesel::update(
+                notifications::table
+                    .filter(notifications::user_id.eq(user))
+                    .filter(notifications::kind.eq("chat_message"))
+                    .filter(notifications::read_at.is_null())
+                    .filter(
+                        notifications::payload
+                            .retrieve_as_text("chat_id")
+                            .eq(chat_id),
+                    ),
+            )
+            .set(notifications::read_at.eq(diesel::dsl::now))
             .execute(conn)
             .await?;
-        target
-    } else {
-        previous
-    };
-    let unread = unread_in(conn, user, chat_id, last_read_id).await?;
-    Ok(Some(ReadMarker {
-        last_read_id,
-        unread,
-        moved,
-    }))
+        }
+        Ok(Some(ReadMarker {
+            last_read_id,
+            unread,
+            moved,
+        }))
+    })
+    .await
 }
 
 /// Whether the user takes part in the conversation (it may have no row
@@ -346,30 +365,33 @@ pub async fn is_member(
 }
 
 /// Tells `user` (who has no socket open) that `from` wrote: one unread
-/// `chat_message` notification per conversation, bumped by later messages.
-/// Returns the notification when a new one was made (to deliver).
+/// `chat_message` notification per conversation. A later message replaces
+/// it with a new one (a new id, so replay and `since=` see it) whose
+/// `count` carries on. Returns the notification to deliver.
 pub async fn notify_offline(
     conn: &mut AsyncPgConnection,
     user: i64,
     message: &ChatMessage,
-) -> QueryResult<Option<super::notifications::StoredNotification>> {
+) -> QueryResult<super::notifications::StoredNotification> {
     conn.transaction(async |conn| {
-        let existing: Option<(i64, serde_json::Value)> = notifications::table
-            .filter(notifications::user_id.eq(user))
-            .filter(notifications::kind.eq("chat_message"))
-            .filter(notifications::read_at.is_null())
-            .filter(
-                diesel::dsl::sql::<diesel::sql_types::Bool>("payload->>'chat_id' = ")
-                    .bind::<Text, _>(&message.chat_id),
-            )
-            .select((notifications::id, notifications::payload))
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
-        let count = existing
+        let previous: Option<serde_json::Value> = diesel::delete(
+            notifications::table
+                .filter(notifications::user_id.eq(user))
+                .filter(notifications::kind.eq("chat_message"))
+                .filter(notifications::read_at.is_null())
+                .filter(
+                    notifications::payload
+                        .retrieve_as_text("chat_id")
+                        .eq(&message.chat_id),
+                ),
+        )
+        .returning(notifications::payload)
+        .get_result(conn)
+        .await
+        .optional()?;
+        let count = previous
             .as_ref()
-            .and_then(|(_, p)| p.get("count").and_then(serde_json::Value::as_i64))
+            .and_then(|p| p.get("count").and_then(serde_json::Value::as_i64))
             .unwrap_or(0)
             + 1;
         let event = Notification::ChatMessage {
@@ -378,23 +400,7 @@ pub async fn notify_offline(
             count,
             last_message_id: message.id,
         };
-        match existing {
-            Some((id, _)) => {
-                let payload = serde_json::to_value(&event)
-                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
-                diesel::update(notifications::table.find(id))
-                    .set((
-                        notifications::payload.eq(payload),
-                        notifications::actor_id.eq(message.sender_id),
-                    ))
-                    .execute(conn)
-                    .await?;
-                Ok(None)
-            }
-            None => Ok(Some(
-                super::notifications::record(conn, user, &event).await?,
-            )),
-        }
+        super::notifications::record(conn, user, &event).await
     })
     .await
 }

@@ -483,6 +483,13 @@ async fn typing_reaches_the_peer_at_a_limited_rate() {
     let mut alice_ws = app.ws(&a).await;
     let mut bob_ws = app.ws(&b).await;
     let chat = chat_id(alice.id, bob.id);
+    // Typing in a conversation that does not exist yet goes nowhere.
+    alice_ws
+        .send(json!({"type": "chat.typing", "chat_id": chat}))
+        .await;
+    bob_ws.silent_for(Duration::from_millis(300)).await;
+    send(&mut alice_ws, bob.id, "hello", "h1").await;
+    next_message(&mut bob_ws).await;
     for _ in 0..5 {
         alice_ws
             .send(json!({"type": "chat.typing", "chat_id": chat}))
@@ -505,7 +512,7 @@ async fn typing_reaches_the_peer_at_a_limited_rate() {
         .await;
     assert_eq!(
         history.expect(200)["messages"].as_array().unwrap().len(),
-        1,
+        2,
         "typing is not stored"
     );
 }

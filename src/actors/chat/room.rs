@@ -50,13 +50,30 @@ impl Actor for ChatRoom {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let idle = self.state.settings.chat.room_idle;
         ctx.run_interval(idle / 2, move |room, ctx| {
-            if !room.writing && room.waiting.is_empty() && room.last_activity.elapsed() >= idle {
+            if !room.busy() && room.last_activity.elapsed() >= idle {
                 // Leave the directory first, so a send from now on starts
                 // a fresh room instead of reaching this stopping one.
                 room.lease.release();
                 ctx.stop();
             }
         });
+    }
+
+    /// A post that reached the room as it was stopping (its sender looked
+    /// the address up just before the room left the directory) keeps it
+    /// running until written; it stops again once idle.
+    fn stopping(&mut self, _: &mut Context<Self>) -> Running {
+        if self.busy() {
+            Running::Continue
+        } else {
+            Running::Stop
+        }
+    }
+}
+
+impl ChatRoom {
+    fn busy(&self) -> bool {
+        self.writing || !self.waiting.is_empty()
     }
 }
 
@@ -95,38 +112,48 @@ impl ChatRoom {
         let chat = self.chat.clone();
         let ensured = self.ensured;
         let work = async move {
-            let mut conn = state.db.get().await?;
-            if !ensured && !chat::ensure_chat(&mut conn, &chat).await? {
-                return anyhow::Ok((Refusal::NoSuchUser, posts));
+            let checked = async {
+                let mut conn = state.db.get().await?;
+                if !ensured && !chat::ensure_chat(&mut conn, &chat).await? {
+                    return anyhow::Ok(Refusal::NoSuchUser);
+                }
+                if social::blocked_either_way(&mut conn, chat.low(), chat.high()).await? {
+                    return Ok(Refusal::Blocked);
+                }
+                Ok(Refusal::None)
             }
-            if social::blocked_either_way(&mut conn, chat.low(), chat.high()).await? {
-                return Ok((Refusal::Blocked, posts));
-            }
-            drop(conn);
-            Ok((Refusal::None, posts))
+            .await;
+            (checked, posts)
         };
         // Checks first (on this room's task), then the write; the room
         // does not stop while `writing`, so neither is cut short.
-        ctx.spawn(work.into_actor(self).then(|checked, room, _| {
+        ctx.spawn(work.into_actor(self).then(|(checked, posts), room, _| {
             let writer = room.state.chat_writer.clone();
             let state = room.state.clone();
             async move {
+                let replies = |posts: &[Post]| -> Vec<_> {
+                    posts
+                        .iter()
+                        .map(|p| (p.reply_to.clone(), p.request_id.clone()))
+                        .collect()
+                };
                 match checked {
-                    Err(e) => Outcome::Failed(e, Vec::new()),
-                    Ok((Refusal::None, posts)) => {
-                        let replies: Vec<_> = posts
-                            .iter()
-                            .map(|p| (p.reply_to.clone(), p.request_id.clone()))
-                            .collect();
+                    Err(e) => Outcome::Failed(e, replies(&posts)),
+                    Ok(Refusal::None) => {
+                        let replies = replies(&posts);
                         match writer.write(posts).await {
                             Ok(written) => {
-                                notify_offline(&state, &written).await;
+                                // On a task of its own: notification writes
+                                // must not hold up the room's next group.
+                                actix_web::rt::spawn(async move {
+                                    notify_offline(&state, &written).await;
+                                });
                                 Outcome::Written
                             }
                             Err(e) => Outcome::Failed(e, replies),
                         }
                     }
-                    Ok((refusal, posts)) => Outcome::Refused(refusal, posts),
+                    Ok(refusal) => Outcome::Refused(refusal, posts),
                 }
             }
             .into_actor(room)
@@ -158,6 +185,8 @@ impl ChatRoom {
                 }
             }
             Outcome::Failed(e, replies) => {
+                // Check the conversation again next time: it may be what failed.
+                self.ensured = false;
                 tracing::warn!(error = %e, chat = %self.chat, "chat write failed");
                 for (reply_to, id) in replies {
                     reply_to.do_send(Push::event(&ServerEvent::error(
@@ -218,7 +247,7 @@ async fn notify_offline(state: &AppState, written: &[(chat::ChatMessage, bool)])
         .await;
         match result {
             Ok(created) => {
-                if let Err(e) = notifications::deliver(state, created.into_iter().collect()).await {
+                if let Err(e) = notifications::deliver(state, vec![created]).await {
                     tracing::warn!(error = %e, "delivering a chat notification failed");
                 }
             }
