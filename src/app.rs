@@ -48,6 +48,12 @@ pub struct AppState {
     /// Commits chat messages in batches, then delivers them in order.
     pub chat_writer: crate::actors::chat::writer::ChatWriter,
     pub chat_limiter: Arc<crate::actors::chat::SendLimiter>,
+    /// The game supervisor: one `PongMatch` per live match.
+    pub matches: crate::actors::game::pong::Matches,
+    /// Who plays which match on this node.
+    pub games: Arc<crate::actors::game::GameDirectory>,
+    /// The matchmaking queue and invitations (one actor).
+    pub matchmaker: crate::actors::game::matchmaker::Matchmakers,
 }
 
 pub struct Application {
@@ -112,6 +118,18 @@ impl Application {
             tracing::info!(migrations = ?applied, "applied migrations");
         }
         let state = AppState::new(settings)?;
+        // Matches live in memory: any still live in the database died with
+        // the previous process of this node.
+        let abandoned = {
+            let mut conn = state.db.get().await?;
+            db::game::abandon_live(&mut conn).await?
+        };
+        if abandoned > 0 {
+            tracing::warn!(
+                matches = abandoned,
+                "settled matches cut by a restart as abandoned"
+            );
+        }
         let listener = TcpListener::bind(state.settings.bind_addr)
             .with_context(|| format!("binding {}", state.settings.bind_addr))?;
         let port = listener.local_addr()?.port();
@@ -209,6 +227,9 @@ impl AppState {
                 settings.chat.rate_burst,
                 settings.chat.rate_per_sec,
             )),
+            matches: Supervisor::new("game", parallelism),
+            games: Arc::default(),
+            matchmaker: Supervisor::new("matchmaking", 1),
             sockets,
             presence: Arc::new(crate::actors::presence::PresenceTracker::new(
                 settings.ws.presence_grace,

@@ -63,6 +63,11 @@ struct RawSettings {
     chat_rate_burst: Option<u32>,
     chat_rate_per_sec: Option<u32>,
     chat_replay_window: Option<usize>,
+    game_tick_rate: Option<u32>,
+    game_reconnect_grace_ms: Option<u64>,
+    game_invite_ttl_ms: Option<u64>,
+    game_input_rate: Option<u32>,
+    game_time_scale: Option<u32>,
     oauth42_client_id: Option<String>,
     oauth42_client_secret: Option<SecretString>,
     oauth42_client_secret_file: Option<PathBuf>,
@@ -106,6 +111,11 @@ const ENV_NAMES: &[&str] = &[
     "CHAT_RATE_BURST",
     "CHAT_RATE_PER_SEC",
     "CHAT_REPLAY_WINDOW",
+    "GAME_TICK_RATE",
+    "GAME_RECONNECT_GRACE_MS",
+    "GAME_INVITE_TTL_MS",
+    "GAME_INPUT_RATE",
+    "GAME_TIME_SCALE",
     "OAUTH42_CLIENT_ID",
     "OAUTH42_CLIENT_SECRET",
     "OAUTH42_CLIENT_SECRET_FILE",
@@ -168,6 +178,7 @@ pub struct Settings {
     pub totp_issuer: String,
     pub ws: WsSettings,
     pub chat: ChatSettings,
+    pub game: GameSettings,
     pub oauth42: Option<OAuth42Settings>,
     /// Honour the `debug.panic` socket message (tests of failure
     /// isolation). Dev mode only.
@@ -201,6 +212,23 @@ pub struct ChatSettings {
     /// Most messages a reconnecting socket is replayed; beyond, it is told
     /// to reload history over REST.
     pub replay_window: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct GameSettings {
+    /// Simulation steps (and snapshots) per second.
+    pub tick_rate: u32,
+    /// How long a player may be away from a live match (or late to join a
+    /// new one) before forfeiting it.
+    pub reconnect_grace: Duration,
+    /// How long an invitation waits for an answer.
+    pub invite_ttl: Duration,
+    /// `game.input` messages a socket may send per second (and in a burst),
+    /// apart from the general message rate limit.
+    pub input_rate: u32,
+    /// Simulation steps per tick: 1 plays in real time; tests and demos
+    /// fast-forward with more (a snapshot still goes out once per tick).
+    pub time_scale: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -469,6 +497,23 @@ impl Settings {
             ));
         }
 
+        let game = GameSettings {
+            tick_rate: raw.game_tick_rate.unwrap_or(60),
+            reconnect_grace: Duration::from_millis(raw.game_reconnect_grace_ms.unwrap_or(15_000)),
+            invite_ttl: Duration::from_millis(raw.game_invite_ttl_ms.unwrap_or(30_000)),
+            input_rate: raw.game_input_rate.unwrap_or(120),
+            time_scale: raw.game_time_scale.unwrap_or(1),
+        };
+        if !(1..=16).contains(&game.time_scale) {
+            return Err(invalid("GAME_TIME_SCALE", "must be 1-16"));
+        }
+        if !(10..=240).contains(&game.tick_rate) {
+            return Err(invalid("GAME_TICK_RATE", "must be 10-240"));
+        }
+        if game.input_rate == 0 {
+            return Err(invalid("GAME_INPUT_RATE", "must be positive"));
+        }
+
         let fault_injection = raw.fault_injection.unwrap_or(false);
         if fault_injection && !dev_mode {
             return Err(invalid(
@@ -502,6 +547,7 @@ impl Settings {
             totp_issuer: raw.totp_issuer.unwrap_or_else(|| "transcendence".into()),
             ws,
             chat,
+            game,
             oauth42,
             fault_injection,
         })
@@ -601,6 +647,11 @@ mod tests {
             chat_rate_burst: None,
             chat_rate_per_sec: None,
             chat_replay_window: None,
+            game_tick_rate: None,
+            game_reconnect_grace_ms: None,
+            game_invite_ttl_ms: None,
+            game_input_rate: None,
+            game_time_scale: None,
             oauth42_client_id: None,
             oauth42_client_secret: None,
             oauth42_client_secret_file: None,

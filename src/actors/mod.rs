@@ -9,6 +9,7 @@
 //! tournaments) and cross-node delivery and presence over Redis.
 
 pub mod chat;
+pub mod game;
 pub mod notifications;
 pub mod presence;
 pub mod registry;

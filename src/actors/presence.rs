@@ -4,7 +4,7 @@
 //! persisted. Friends hear of each change in real time; a block removes the
 //! friendship, so blocked users never hear of each other.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,6 +26,8 @@ pub struct PresenceTracker {
     grace: Duration,
     /// Users online (including those within the grace after their last socket).
     online: Mutex<HashMap<i64, Entry>>,
+    /// Users playing a match on this node.
+    in_game: Mutex<HashSet<i64>>,
 }
 
 impl PresenceTracker {
@@ -33,12 +35,45 @@ impl PresenceTracker {
         PresenceTracker {
             grace,
             online: Mutex::default(),
+            in_game: Mutex::default(),
         }
     }
 
     pub fn is_online(&self, user_id: i64) -> bool {
         let online = self.online.lock().unwrap_or_else(|p| p.into_inner());
         online.contains_key(&user_id)
+    }
+
+    /// `in_game`, `online` or `offline`.
+    pub fn status(&self, user_id: i64) -> &'static str {
+        if !self.is_online(user_id) {
+            "offline"
+        } else if self
+            .in_game
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&user_id)
+        {
+            "in_game"
+        } else {
+            "online"
+        }
+    }
+
+    /// The user started (`true`) or finished playing a match: friends see
+    /// `in_game`, then `online` again (or nothing if they went offline).
+    pub fn set_in_game(&self, state: &AppState, user_id: i64, playing: bool) {
+        let changed = {
+            let mut in_game = self.in_game.lock().unwrap_or_else(|p| p.into_inner());
+            if playing {
+                in_game.insert(user_id)
+            } else {
+                in_game.remove(&user_id)
+            }
+        };
+        if changed && self.is_online(user_id) {
+            announce(state.clone(), user_id, self.status(user_id), None);
+        }
     }
 
     /// A socket of the user opened.
@@ -52,7 +87,7 @@ impl PresenceTracker {
             newly
         };
         if newly_online {
-            announce(state.clone(), user_id, "online", None);
+            announce(state.clone(), user_id, self.status(user_id), None);
         }
     }
 

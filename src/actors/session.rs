@@ -20,6 +20,8 @@ use diesel_async::AsyncPgConnection;
 
 use super::chat::room::{ChatRoom, PostMessage, Typing};
 use super::chat::writer::Post;
+use super::game::matchmaker::{AnswerInvite, JoinQueue, LeaveQueue, Matchmaker, SendInvite};
+use super::game::pong::{Join, Leave, PlayerInput, PongMatch};
 use super::notifications::{Explode, NotificationInbox, SessionClosed, unread_changed};
 use super::registry::{Push, SessionRegistry, Shutdown, Socket, Stream};
 use super::replay::ReplayGate;
@@ -28,6 +30,7 @@ use crate::db::chat::{self, NewMessage};
 use crate::db::users::{self, User};
 use crate::db::{notifications, social};
 use crate::domain::chat::{ChatId, clean_body, valid_client_msg_id};
+use crate::domain::game::{DEFAULT_POINTS_TO_WIN, Input, MAX_POINTS_TO_WIN};
 use crate::domain::realtime::{StrikeWindow, TokenBucket};
 use crate::protocol::{
     self, ChatMessageView, ClientCommand, NotificationView, PanicTarget, ServerEvent, UserView,
@@ -79,6 +82,10 @@ pub struct UserSession {
     bad_messages: StrikeWindow,
     rate_refusals: StrikeWindow,
     bucket: TokenBucket,
+    /// `game.input` has a rate of its own (players send one per tick).
+    input_bucket: TokenBucket,
+    /// The match this socket is attached to (`game.join`).
+    game: Option<(i64, Addr<PongMatch>)>,
     /// Keep replays and live events apart, one gate per stream.
     notification_gate: ReplayGate,
     chat_gate: ReplayGate,
@@ -103,6 +110,7 @@ impl UserSession {
         stream: actix_ws::MessageStream,
     ) -> Addr<Self> {
         let settings = state.settings.ws.clone();
+        let input_rate = state.settings.game.input_rate;
         let (out, out_rx) = mpsc::channel(settings.queue_capacity);
         let (control, control_rx) = mpsc::channel(CONTROL_CAPACITY);
         let writer = actix_web::rt::spawn(write(socket, control_rx, out_rx)).abort_handle();
@@ -126,6 +134,8 @@ impl UserSession {
                 bad_messages: StrikeWindow::new(MAX_BAD_MESSAGES, BAD_MESSAGE_WINDOW),
                 rate_refusals: StrikeWindow::new(MAX_RATE_REFUSALS, BAD_MESSAGE_WINDOW),
                 bucket: TokenBucket::new(settings.rate_burst, settings.rate_per_sec, now),
+                input_bucket: TokenBucket::new(input_rate, input_rate, now),
+                game: None,
                 notification_gate: ReplayGate::default(),
                 chat_gate: ReplayGate::default(),
                 resume,
@@ -213,12 +223,23 @@ impl UserSession {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        if !self.admit(ctx) {
-            return;
-        }
         match protocol::parse(text) {
-            Err(bad) => self.client_error(bad.id, bad.code, bad.message, ctx),
-            Ok(message) => self.dispatch(message, ctx),
+            // Inputs over their own rate are dropped without a word: the
+            // next one supersedes them anyway.
+            Ok(message) if matches!(message.command, ClientCommand::GameInput { .. }) => {
+                if self.input_bucket.take(Instant::now()) {
+                    self.dispatch(message, ctx);
+                }
+            }
+            parsed => {
+                if !self.admit(ctx) {
+                    return;
+                }
+                match parsed {
+                    Err(bad) => self.client_error(bad.id, bad.code, bad.message, ctx),
+                    Ok(message) => self.dispatch(message, ctx),
+                }
+            }
         }
     }
 
@@ -269,6 +290,87 @@ impl UserSession {
                         .then_some(("not_found", "no messages in this conversation")))
                 });
             }
+            ClientCommand::InviteToGame {
+                user_id,
+                points_to_win,
+            } => {
+                let points_to_win = points_to_win.unwrap_or(DEFAULT_POINTS_TO_WIN);
+                if user_id == self.user.id {
+                    let message = "you cannot invite yourself".into();
+                    return self.client_error(id, "validation_failed", message, ctx);
+                }
+                if !(1..=MAX_POINTS_TO_WIN).contains(&points_to_win) {
+                    let message = format!("points_to_win must be 1-{MAX_POINTS_TO_WIN}");
+                    return self.client_error(id, "validation_failed", message, ctx);
+                }
+                Matchmaker::get(&self.state).do_send(SendInvite {
+                    from: self.user.id,
+                    to: user_id,
+                    points_to_win,
+                    push: ctx.address().recipient(),
+                    request_id: id,
+                });
+            }
+            ClientCommand::AcceptInvite { invite_id }
+            | ClientCommand::DeclineInvite { invite_id } => {
+                let accept = matches!(message.command, ClientCommand::AcceptInvite { .. });
+                Matchmaker::get(&self.state).do_send(AnswerInvite {
+                    invite_id,
+                    user_id: self.user.id,
+                    accept,
+                    push: ctx.address().recipient(),
+                    request_id: id,
+                });
+            }
+            ClientCommand::JoinQueue {} => {
+                if let Some(key) = self.key {
+                    Matchmaker::get(&self.state).do_send(JoinQueue {
+                        user_id: self.user.id,
+                        session_key: key,
+                        push: ctx.address().recipient(),
+                        request_id: id,
+                    });
+                }
+            }
+            ClientCommand::LeaveQueue {} => {
+                Matchmaker::get(&self.state).do_send(LeaveQueue {
+                    user_id: self.user.id,
+                    session_key: None,
+                    reply: Some((ctx.address().recipient(), id)),
+                });
+            }
+            ClientCommand::JoinMatch { match_id } => self.join_match(match_id, id, ctx),
+            ClientCommand::LeaveMatch { match_id } => match self.game.take() {
+                Some((current, addr)) if current == match_id => {
+                    if let Some(key) = self.key {
+                        addr.do_send(Leave { key });
+                    }
+                    self.send(&ServerEvent::Ack { id }, ctx);
+                }
+                other => {
+                    self.game = other;
+                    let message = "this socket is not in that match".into();
+                    self.client_error(id, "not_found", message, ctx);
+                }
+            },
+            ClientCommand::GameInput {
+                match_id,
+                seq,
+                up,
+                down,
+            } => match &self.game {
+                Some((current, addr)) if *current == match_id => addr.do_send(PlayerInput {
+                    user_id: self.user.id,
+                    seq,
+                    input: Input { up, down },
+                    reply_to: ctx.address().recipient(),
+                    request_id: id,
+                }),
+                _ => {
+                    let message = "join the match first (you are not in it)".into();
+                    self.client_error(id, "forbidden", message, ctx);
+                }
+            },
             ClientCommand::DebugPanic { target } => self.fault(id, target, ctx),
         }
     }
@@ -331,6 +433,30 @@ impl UserSession {
     /// A conversation id naming this user, or `None`.
     fn my_chat(&self, chat_id: &str) -> Option<ChatId> {
         ChatId::parse(chat_id).filter(|c| c.has(self.user.id))
+    }
+
+    /// Attaches this socket to a live match (leaving the one it watched).
+    fn join_match(
+        &mut self,
+        match_id: i64,
+        id: Option<serde_json::Value>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(key) = self.key else { return };
+        let Some(addr) = self.state.matches.get(&match_id) else {
+            let message = "no live match with this id".into();
+            return self.client_error(id, "not_found", message, ctx);
+        };
+        if let Some((_, previous)) = self.game.take() {
+            previous.do_send(Leave { key });
+        }
+        addr.do_send(Join {
+            key,
+            user_id: self.user.id,
+            push: ctx.address().recipient(),
+            request_id: id,
+        });
+        self.game = Some((match_id, addr));
     }
 
     /// Relays a typing event through the conversation's room. A room is
@@ -610,6 +736,16 @@ impl Drop for UserSession {
             self.state.presence.closed(&self.state, self.user.id);
             if let Some(inbox) = self.state.inboxes.get(&self.user.id) {
                 inbox.do_send(SessionClosed);
+            }
+            if let Some((_, game)) = self.game.take() {
+                game.do_send(Leave { key });
+            }
+            if let Some(matchmaker) = self.state.matchmaker.get(&()) {
+                matchmaker.do_send(LeaveQueue {
+                    user_id: self.user.id,
+                    session_key: Some(key),
+                    reply: None,
+                });
             }
         }
     }

@@ -5,6 +5,7 @@
 //! them inside a transaction.
 
 pub mod chat;
+pub mod game;
 pub mod notifications;
 pub mod oauth;
 pub mod schema;

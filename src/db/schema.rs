@@ -86,6 +86,25 @@ diesel::table! {
 }
 
 diesel::table! {
+    matches (id) {
+        id -> Int8,
+        player_left -> Int8,
+        player_right -> Int8,
+        points_to_win -> Int4,
+        status -> Text,
+        score_left -> Int4,
+        score_right -> Int4,
+        winner_id -> Nullable<Int8>,
+        reason -> Nullable<Text>,
+        rating_change_left -> Nullable<Int4>,
+        rating_change_right -> Nullable<Int4>,
+        tournament_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        ended_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     notifications (id) {
         id -> Int8,
         user_id -> Int8,
@@ -114,6 +133,16 @@ diesel::table! {
         link_user_id -> Nullable<Int8>,
         link_session_id -> Nullable<Uuid>,
         expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    player_stats (user_id) {
+        user_id -> Int8,
+        rating -> Int4,
+        wins -> Int4,
+        losses -> Int4,
+        streak -> Int4,
     }
 }
 
@@ -173,6 +202,7 @@ diesel::joinable!(login_challenges -> users (user_id));
 diesel::joinable!(oauth_accounts -> users (user_id));
 diesel::joinable!(oauth_states -> auth_sessions (link_session_id));
 diesel::joinable!(oauth_states -> users (link_user_id));
+diesel::joinable!(player_stats -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
 diesel::joinable!(ws_tickets -> auth_sessions (session_id));
@@ -188,9 +218,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     friend_requests,
     friendships,
     login_challenges,
+    matches,
     notifications,
     oauth_accounts,
     oauth_states,
+    player_stats,
     recovery_codes,
     refresh_tokens,
     users,

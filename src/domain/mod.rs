@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod avatars;
 pub mod chat;
+pub mod game;
 pub mod notifications;
 pub mod realtime;
 pub mod social;

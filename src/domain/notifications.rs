@@ -20,6 +20,15 @@ pub enum Notification {
         count: i64,
         last_message_id: i64,
     },
+    /// `from` invites the recipient to a match (answer with
+    /// `game.invite.accept` / `game.invite.decline` before it expires).
+    GameInvite {
+        invite_id: i64,
+        from: i64,
+        points_to_win: u8,
+    },
+    /// `by` declined the recipient's invitation.
+    GameInviteDeclined { invite_id: i64, by: i64 },
 }
 
 impl Notification {
@@ -29,6 +38,8 @@ impl Notification {
             Notification::FriendRequest { .. } => "friend_request",
             Notification::FriendAccepted { .. } => "friend_accepted",
             Notification::ChatMessage { .. } => "chat_message",
+            Notification::GameInvite { .. } => "game_invite",
+            Notification::GameInviteDeclined { .. } => "game_invite_declined",
         }
     }
 
@@ -38,7 +49,10 @@ impl Notification {
         match self {
             Notification::FriendRequest { from, .. } => Some(*from),
             Notification::FriendAccepted { by, .. } => Some(*by),
-            Notification::ChatMessage { from, .. } => Some(*from),
+            Notification::ChatMessage { from, .. } | Notification::GameInvite { from, .. } => {
+                Some(*from)
+            }
+            Notification::GameInviteDeclined { by, .. } => Some(*by),
         }
     }
 }
@@ -63,6 +77,15 @@ mod tests {
                 from: 2,
                 count: 1,
                 last_message_id: 9,
+            },
+            Notification::GameInvite {
+                invite_id: 1,
+                from: 2,
+                points_to_win: 5,
+            },
+            Notification::GameInviteDeclined {
+                invite_id: 1,
+                by: 2,
             },
         ] {
             let json = serde_json::to_value(&n).unwrap();

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod avatars;
 pub mod chats;
 pub mod extractors;
+pub mod games;
 pub mod health;
 pub mod middleware;
 pub mod notifications;
@@ -38,6 +39,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/users").configure(users::configure))
         .service(web::scope("/api/notifications").configure(notifications::configure))
         .service(web::scope("/api/chats").configure(chats::configure))
+        .service(web::scope("/api/matches").configure(games::configure_matches))
+        .service(web::scope("/api/leaderboard").configure(games::configure_leaderboard))
         .service(web::scope("/api").configure(social::configure))
         .service(web::scope("/media/avatars").configure(avatars::configure));
 }

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{self, accounts, oauth, two_factor};
-use super::{avatars, chats, health, notifications, social, users, ws};
+use super::{avatars, chats, games, health, notifications, social, users, ws};
 use crate::error::{ErrorBody, ErrorCode};
 
 #[derive(OpenApi)]
@@ -62,6 +62,10 @@ use crate::error::{ErrorBody, ErrorCode};
         chats::list,
         chats::messages,
         chats::read,
+        games::live,
+        games::one,
+        games::history,
+        games::leaderboard,
         ws::ticket,
         ws::upgrade,
     ),
@@ -76,6 +80,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (name = "friends", description = "Friend requests and friendships"),
         (name = "blocks", description = "Blocking users"),
         (name = "notifications", description = "What happened while you were away"),
+        (name = "game", description = "Pong: live matches, results, history, leaderboard (play over the websocket)"),
         (name = "chat", description = "Private conversations (messages are sent over the websocket)"),
         (name = "realtime", description = "The websocket (protocol in docs/protocol.md)"),
     )

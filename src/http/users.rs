@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
+use crate::db::game::{self, Stats};
 use crate::db::users::{self, ProfileChanges, User};
 use crate::db::{oauth as db_oauth, social};
 use crate::domain::auth::{Invalid, validate_username};
@@ -32,7 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(super::avatars::reset)),
         )
         .service(web::resource("/by-username/{username}").route(web::get().to(by_username)))
-        .service(web::resource("/{id}").route(web::get().to(by_id)));
+        .service(web::resource("/{id}").route(web::get().to(by_id)))
+        .service(web::resource("/{id}/matches").route(web::get().to(super::games::history)));
 }
 
 pub use crate::protocol::UserView;
@@ -48,21 +50,22 @@ pub struct ProfileView {
     pub relation: &'static str,
     #[serde(flatten)]
     pub presence: PresenceView,
+    /// Pong: rating and record.
+    pub stats: Stats,
 }
 
 /// Whether a user is online, and when they were last seen.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PresenceView {
-    /// `online` or `offline`.
+    /// `online`, `in_game` or `offline`.
     pub presence: &'static str,
     pub last_seen_at: Option<DateTime<Utc>>,
 }
 
 impl PresenceView {
     pub fn of(state: &AppState, user: &User) -> Self {
-        let online = state.presence.is_online(user.id);
         PresenceView {
-            presence: if online { "online" } else { "offline" },
+            presence: state.presence.status(user.id),
             last_seen_at: user.last_seen_at,
         }
     }
@@ -95,6 +98,8 @@ pub struct MeView {
     pub oauth_accounts: Vec<LinkedAccount>,
     /// The languages `language` may be set to.
     pub languages: Vec<String>,
+    /// Pong: rating and record.
+    pub stats: Stats,
 }
 
 async fn me_view(state: &AppState, user: User) -> AppResult<MeView> {
@@ -108,6 +113,7 @@ async fn me_view(state: &AppState, user: User) -> AppResult<MeView> {
             linked_at: a.created_at,
         })
         .collect();
+    let stats = game::stats(&mut conn, user.id).await?;
     Ok(MeView {
         user: UserView::from(&user),
         email: user.email,
@@ -116,6 +122,7 @@ async fn me_view(state: &AppState, user: User) -> AppResult<MeView> {
         two_factor_enabled: user.totp_enabled,
         oauth_accounts,
         languages: state.settings.languages.clone(),
+        stats,
     })
 }
 
@@ -203,12 +210,14 @@ async fn profile_of(
     user: Option<User>,
 ) -> AppResult<HttpResponse> {
     let user = user.ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such user"))?;
+    let mut conn = state.db.get().await?;
     let relation = if user.id == me.user_id {
         Relation::None
     } else {
-        let mut conn = state.db.get().await?;
         social::relation(&mut conn, me.user_id, user.id).await?
     };
+    let stats = game::stats(&mut conn, user.id).await?;
+    drop(conn);
     let presence = match relation {
         Relation::Blocking | Relation::BlockedBy => PresenceView::hidden(),
         _ => PresenceView::of(state, &user),
@@ -218,6 +227,7 @@ async fn profile_of(
         user: UserView::from(&user),
         relation: relation.as_str(),
         presence,
+        stats,
     }))
 }
 

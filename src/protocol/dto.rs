@@ -102,3 +102,31 @@ impl From<ChatMessage> for ChatMessageView {
         }
     }
 }
+
+/// A value for each side of a match.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct Pair<T> {
+    pub left: T,
+    pub right: T,
+}
+
+impl<T: Copy> Pair<T> {
+    pub fn of(values: [T; 2]) -> Self {
+        Pair {
+            left: values[0],
+            right: values[1],
+        }
+    }
+}
+
+/// A match's moving parts after a tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub tick: u64,
+    pub ball: crate::domain::game::Ball,
+    /// Each paddle's centre y.
+    pub paddles: Pair<f64>,
+    pub score: Pair<u8>,
+    /// The last input applied from each player (for client prediction).
+    pub last_input_seq: Pair<u64>,
+}

@@ -11,7 +11,9 @@ pub mod dto;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use dto::{ChatMessageView, NotificationView, UserView};
+pub use dto::{ChatMessageView, NotificationView, Pair, Snapshot, UserView};
+
+use crate::domain::game::{Phase, Side};
 
 /// Bumped on any change a client could notice.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -54,6 +56,38 @@ pub enum ClientCommand {
     /// client saw, in any conversation), oldest first.
     #[serde(rename = "chat.resume")]
     ResumeChat { since: i64 },
+    /// Invites a user to a match (`points_to_win` 1-21, default 11).
+    #[serde(rename = "game.invite")]
+    InviteToGame {
+        user_id: i64,
+        points_to_win: Option<u8>,
+    },
+    #[serde(rename = "game.invite.accept")]
+    AcceptInvite { invite_id: i64 },
+    #[serde(rename = "game.invite.decline")]
+    DeclineInvite { invite_id: i64 },
+    /// Enters the matchmaking queue.
+    #[serde(rename = "game.queue.join")]
+    JoinQueue {},
+    #[serde(rename = "game.queue.leave")]
+    LeaveQueue {},
+    /// Attaches this socket to a live match: as a player if you are one
+    /// (also to come back after a disconnect), as a spectator otherwise.
+    #[serde(rename = "game.join")]
+    JoinMatch { match_id: i64 },
+    /// Detaches this socket from the match (a player's absence counts
+    /// against the reconnect grace, as a disconnect does).
+    #[serde(rename = "game.leave")]
+    LeaveMatch { match_id: i64 },
+    /// What a player holds down, numbered by `seq` (increasing; older ones
+    /// are ignored). Send it on every change, or at every tick.
+    #[serde(rename = "game.input")]
+    GameInput {
+        match_id: i64,
+        seq: u64,
+        up: bool,
+        down: bool,
+    },
     /// Fault injection, honoured only by a server started with the
     /// `FAULT_INJECTION` setting (dev mode only); others answer
     /// `unknown_type`.
@@ -82,6 +116,14 @@ pub const CLIENT_TYPES: &[&str] = &[
     "chat.typing",
     "chat.read",
     "chat.resume",
+    "game.invite",
+    "game.invite.accept",
+    "game.invite.decline",
+    "game.queue.join",
+    "game.queue.leave",
+    "game.join",
+    "game.leave",
+    "game.input",
     "debug.panic",
 ];
 
@@ -180,7 +222,7 @@ pub enum ServerEvent {
     #[serde(rename = "presence")]
     Presence {
         user_id: i64,
-        /// `online` or `offline`.
+        /// `online`, `in_game` or `offline`.
         status: String,
         /// Set when going offline.
         last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -222,6 +264,80 @@ pub enum ServerEvent {
         up_to: i64,
         more: bool,
         fetch_history: bool,
+    },
+    /// Your invitation was sent; it expires at `expires_at`.
+    #[serde(rename = "game.invite_sent")]
+    InviteSent {
+        id: Option<Value>,
+        invite_id: i64,
+        to: i64,
+        points_to_win: u8,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An invitation (yours, or to you) expired unanswered.
+    #[serde(rename = "game.invite_expired")]
+    InviteExpired { invite_id: i64 },
+    /// A match was made for you (invitation accepted, matchmaking, or a
+    /// tournament): send `game.join` with its id.
+    #[serde(rename = "game.match_found")]
+    MatchFound {
+        match_id: i64,
+        side: Side,
+        opponent: UserView,
+        points_to_win: u8,
+        tournament_id: Option<i64>,
+    },
+    /// The whole state of a match, sent to a socket that joins it.
+    #[serde(rename = "game.state")]
+    MatchState {
+        id: Option<Value>,
+        match_id: i64,
+        /// `left`, `right` or `spectator`.
+        role: String,
+        players: Pair<UserView>,
+        points_to_win: u8,
+        tick_rate: u32,
+        phase: Phase,
+        /// Players the match waits for (it is paused while any is away).
+        waiting_for: Vec<i64>,
+        snapshot: Snapshot,
+    },
+    /// The state after a tick (sent every tick; may be dropped for a slow
+    /// socket, the next one supersedes it).
+    #[serde(rename = "game.snapshot")]
+    GameSnapshot {
+        match_id: i64,
+        #[serde(flatten)]
+        snapshot: Snapshot,
+    },
+    /// A countdown second before a serve.
+    #[serde(rename = "game.countdown")]
+    Countdown { match_id: i64, seconds: u32 },
+    #[serde(rename = "game.point")]
+    Point {
+        match_id: i64,
+        scorer: Side,
+        score: Pair<u8>,
+    },
+    /// The match waits for absent players; each forfeits if still away
+    /// after `grace_ms` from when they left.
+    #[serde(rename = "game.paused")]
+    Paused {
+        match_id: i64,
+        waiting_for: Vec<i64>,
+        grace_ms: u64,
+    },
+    #[serde(rename = "game.resumed")]
+    Resumed { match_id: i64 },
+    /// The match is over (and recorded). `winner` is null when abandoned.
+    #[serde(rename = "game.ended")]
+    GameEnded {
+        match_id: i64,
+        winner: Option<i64>,
+        score: Pair<u8>,
+        /// `score`, `forfeit` or `abandoned`.
+        reason: String,
+        rating_changes: Option<Pair<i32>>,
     },
 }
 
@@ -304,12 +420,29 @@ mod tests {
                 "chat.read",
             ),
             (r#"{"type":"chat.resume","since":0}"#, "chat.resume"),
+            (r#"{"type":"game.invite","user_id":2}"#, "game.invite"),
+            (
+                r#"{"type":"game.invite.accept","invite_id":2}"#,
+                "game.invite.accept",
+            ),
+            (
+                r#"{"type":"game.invite.decline","invite_id":2}"#,
+                "game.invite.decline",
+            ),
+            (r#"{"type":"game.queue.join"}"#, "game.queue.join"),
+            (r#"{"type":"game.queue.leave"}"#, "game.queue.leave"),
+            (r#"{"type":"game.join","match_id":1}"#, "game.join"),
+            (r#"{"type":"game.leave","match_id":1}"#, "game.leave"),
+            (
+                r#"{"type":"game.input","match_id":1,"seq":1,"up":true,"down":false}"#,
+                "game.input",
+            ),
             (r#"{"type":"debug.panic","target":"inbox"}"#, "debug.panic"),
         ] {
             assert!(CLIENT_TYPES.contains(&kind));
             assert!(parse(text).is_ok(), "{text}");
         }
-        assert_eq!(CLIENT_TYPES.len(), 9);
+        assert_eq!(CLIENT_TYPES.len(), 17);
     }
 
     #[test]

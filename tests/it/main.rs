@@ -6,6 +6,7 @@ mod avatars;
 mod binary;
 mod chat;
 mod errors;
+mod game;
 mod health;
 mod migrations;
 mod notifications;

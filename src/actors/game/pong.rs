@@ -1,0 +1,378 @@
+//! `PongMatch`: one actor per live match, under the game supervisor. It
+//! steps the pure simulation (`domain::game`) at `GAME_TICK_RATE` from the
+//! players' latest inputs, and sends each tick's snapshot (serialised once)
+//! to every socket attached to the match: both players' and spectators'.
+//!
+//! A player with no socket attached (a disconnect, or not joined yet)
+//! pauses the match. Back within `GAME_RECONNECT_GRACE_MS`, the match goes
+//! on; past it, that player forfeits, or, if the other is away too, the
+//! match is abandoned (no winner, no rating change). The result is written
+//! once, when the match ends.
+
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use serde_json::Value;
+
+use crate::actors::registry::Push;
+use crate::actors::supervisor::{Child, Lease, Supervisor};
+use crate::app::AppState;
+use crate::db::{game, social};
+use crate::domain::game::{Event, Game, Input, Phase};
+use crate::protocol::{Pair, ServerEvent, Snapshot, UserView};
+
+pub type Matches = Supervisor<PongMatch>;
+
+/// A socket attached to the match.
+struct Viewer {
+    /// The socket's key in the session directory.
+    key: u64,
+    user_id: i64,
+    push: Recipient<Push>,
+}
+
+pub struct PongMatch {
+    lease: Lease<Self>,
+    state: AppState,
+    players: [UserView; 2],
+    game: Game,
+    inputs: [Input; 2],
+    last_seq: [u64; 2],
+    viewers: Vec<Viewer>,
+    /// Since when each player has had no socket attached.
+    away_since: [Option<Instant>; 2],
+    /// Which players were away at the last tick (to announce changes).
+    was_away: [bool; 2],
+    /// The result is being written; no more ticks.
+    ending: bool,
+}
+
+impl Actor for PongMatch {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let period = Duration::from_secs_f64(1.0 / f64::from(self.game.tick_rate));
+        ctx.run_interval(period, |act, ctx| act.tick(ctx));
+    }
+}
+
+impl Child for PongMatch {
+    /// The match id.
+    type Key = i64;
+}
+
+impl PongMatch {
+    pub fn start(
+        state: &AppState,
+        match_id: i64,
+        players: [UserView; 2],
+        points_to_win: u8,
+    ) -> Addr<Self> {
+        let for_child = state.clone();
+        let tick_rate = state.settings.game.tick_rate;
+        state.matches.get_or_start(&match_id, move |lease, _| {
+            let now = Instant::now();
+            PongMatch {
+                lease,
+                state: for_child,
+                players,
+                game: Game::new(points_to_win, tick_rate),
+                inputs: [Input::default(); 2],
+                last_seq: [0; 2],
+                viewers: Vec::new(),
+                // Not joined yet counts as away: each has the grace to join.
+                away_since: [Some(now); 2],
+                was_away: [true; 2],
+                ending: false,
+            }
+        })
+    }
+
+    fn id(&self) -> i64 {
+        *self.lease.key()
+    }
+
+    fn side_of(&self, user_id: i64) -> Option<usize> {
+        self.players.iter().position(|p| p.id == user_id)
+    }
+
+    fn broadcast(&self, push: &Push) {
+        for viewer in &self.viewers {
+            viewer.push.do_send(push.clone());
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            tick: self.game.tick,
+            ball: self.game.ball,
+            paddles: Pair::of(self.game.paddles),
+            score: Pair::of(self.game.score),
+            last_input_seq: Pair::of(self.last_seq),
+        }
+    }
+
+    fn away(&self) -> Vec<i64> {
+        (0..2)
+            .filter(|&i| self.away_since[i].is_some())
+            .map(|i| self.players[i].id)
+            .collect()
+    }
+
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        let now = Instant::now();
+        let grace = self.state.settings.game.reconnect_grace;
+        let present: [bool; 2] =
+            [0, 1].map(|i| self.viewers.iter().any(|v| v.user_id == self.players[i].id));
+        for (away_since, &here) in self.away_since.iter_mut().zip(&present) {
+            if here {
+                *away_since = None;
+            } else if away_since.is_none() {
+                *away_since = Some(now);
+            }
+        }
+        let expired = [0, 1].map(|i| self.away_since[i].is_some_and(|t| now - t >= grace));
+        if expired.iter().any(|&e| e) {
+            match (present[0], present[1]) {
+                (true, false) => return self.finish(Some(0), "forfeit", ctx),
+                (false, true) => return self.finish(Some(1), "forfeit", ctx),
+                _ => return self.finish(None, "abandoned", ctx),
+            }
+        }
+        let away = [!present[0], !present[1]];
+        if away != self.was_away {
+            self.was_away = away;
+            let event = if away.iter().any(|&a| a) {
+                ServerEvent::Paused {
+                    match_id: self.id(),
+                    waiting_for: self.away(),
+                    grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                }
+            } else {
+                ServerEvent::Resumed {
+                    match_id: self.id(),
+                }
+            };
+            self.broadcast(&Push::event(&event));
+        }
+        if away.iter().any(|&a| a) {
+            return;
+        }
+        let mut events = Vec::new();
+        for _ in 0..self.state.settings.game.time_scale {
+            events.extend(self.game.step(self.inputs));
+        }
+        let snapshot = ServerEvent::GameSnapshot {
+            match_id: self.id(),
+            snapshot: self.snapshot(),
+        };
+        // Serialised once; stale snapshots may be dropped for slow sockets.
+        let mut push = Push::event(&snapshot);
+        push.droppable = true;
+        self.broadcast(&push);
+        for event in events {
+            match event {
+                Event::Countdown { seconds } => {
+                    self.broadcast(&Push::event(&ServerEvent::Countdown {
+                        match_id: self.id(),
+                        seconds,
+                    }))
+                }
+                Event::Point { scorer } => {
+                    self.state.games.set_score(self.id(), self.game.score);
+                    self.broadcast(&Push::event(&ServerEvent::Point {
+                        match_id: self.id(),
+                        scorer,
+                        score: Pair::of(self.game.score),
+                    }));
+                }
+                Event::Ended { winner } => self.finish(Some(winner.index()), "score", ctx),
+            }
+        }
+    }
+
+    /// Records the result, tells everyone attached, frees the players and
+    /// stops. The actor keeps running (without ticking) until the result
+    /// is written.
+    fn finish(&mut self, winner: Option<usize>, reason: &'static str, ctx: &mut Context<Self>) {
+        if self.ending {
+            return;
+        }
+        self.ending = true;
+        let outcome = game::Outcome {
+            match_id: self.id(),
+            score: self.game.score.map(i32::from),
+            winner,
+            reason,
+        };
+        let db = self.state.db.clone();
+        let write = async move {
+            let mut conn = db.get().await?;
+            anyhow::Ok(game::finish(&mut conn, outcome).await?)
+        };
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
+            let rating_changes = match result {
+                Ok(changes) => changes.map(Pair::of),
+                Err(e) => {
+                    tracing::error!(error = %e, match_id = act.id(), "recording a match result failed");
+                    None
+                }
+            };
+            act.broadcast(&Push::event(&ServerEvent::GameEnded {
+                match_id: act.id(),
+                winner: winner.map(|w| act.players[w].id),
+                score: Pair::of(act.game.score),
+                reason: reason.to_string(),
+                rating_changes,
+            }));
+            act.state.games.release(act.id());
+            for p in &act.players {
+                act.state.presence.set_in_game(&act.state, p.id, false);
+            }
+            tracing::info!(match_id = act.id(), ?winner, reason, "match ended");
+            act.lease.release();
+            ctx.stop();
+        }));
+    }
+
+    fn state_for(&self, role: &str, id: Option<Value>) -> ServerEvent {
+        ServerEvent::MatchState {
+            id,
+            match_id: self.id(),
+            role: role.to_string(),
+            players: Pair {
+                left: self.players[0].clone(),
+                right: self.players[1].clone(),
+            },
+            points_to_win: self.game.points_to_win,
+            tick_rate: self.game.tick_rate,
+            phase: if self.ending {
+                Phase::Ended
+            } else {
+                self.game.phase
+            },
+            waiting_for: self.away(),
+            snapshot: self.snapshot(),
+        }
+    }
+
+    fn attach(&mut self, viewer: Viewer, role: &str, id: Option<Value>) {
+        viewer.push.do_send(Push::event(&self.state_for(role, id)));
+        self.viewers.retain(|v| v.key != viewer.key);
+        self.viewers.push(viewer);
+    }
+}
+
+/// Attaches a socket (`game.join`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Join {
+    pub key: u64,
+    pub user_id: i64,
+    pub push: Recipient<Push>,
+    pub request_id: Option<Value>,
+}
+
+impl Handler<Join> for PongMatch {
+    type Result = ();
+
+    fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
+        if self.ending {
+            join.push.do_send(Push::event(&ServerEvent::error(
+                join.request_id,
+                "match_over",
+                "this match is over",
+            )));
+            return;
+        }
+        let viewer = Viewer {
+            key: join.key,
+            user_id: join.user_id,
+            push: join.push,
+        };
+        if let Some(side) = self.side_of(join.user_id) {
+            let role = if side == 0 { "left" } else { "right" };
+            return self.attach(viewer, role, join.request_id);
+        }
+        // A spectator: anyone not blocked by (or blocking) a player.
+        let db = self.state.db.clone();
+        let players = [self.players[0].id, self.players[1].id];
+        let check = async move {
+            let mut conn = db.get().await?;
+            anyhow::Ok(social::blocked_among(&mut conn, join.user_id, &players).await?)
+        };
+        let request_id = join.request_id;
+        ctx.spawn(
+            check
+                .into_actor(self)
+                .map(move |blocked, act, _| match blocked {
+                    Ok(blocked) if blocked.is_empty() => {
+                        act.attach(viewer, "spectator", request_id)
+                    }
+                    Ok(_) => viewer.push.do_send(Push::event(&ServerEvent::error(
+                        request_id,
+                        "not_allowed",
+                        "you may not watch this match",
+                    ))),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "spectator check failed");
+                        viewer.push.do_send(Push::event(&ServerEvent::error(
+                            request_id,
+                            "service_unavailable",
+                            "try again shortly",
+                        )));
+                    }
+                }),
+        );
+    }
+}
+
+/// Detaches a socket (`game.leave`, or the socket closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    pub key: u64,
+}
+
+impl Handler<Leave> for PongMatch {
+    type Result = ();
+
+    fn handle(&mut self, leave: Leave, _: &mut Context<Self>) {
+        self.viewers.retain(|v| v.key != leave.key);
+    }
+}
+
+/// A player's input (`game.input`).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct PlayerInput {
+    pub user_id: i64,
+    pub seq: u64,
+    pub input: Input,
+    pub reply_to: Recipient<Push>,
+    pub request_id: Option<Value>,
+}
+
+impl Handler<PlayerInput> for PongMatch {
+    type Result = ();
+
+    fn handle(&mut self, msg: PlayerInput, _: &mut Context<Self>) {
+        match self.side_of(msg.user_id) {
+            Some(side) => {
+                // Older inputs that arrive late change nothing.
+                if msg.seq > self.last_seq[side] {
+                    self.last_seq[side] = msg.seq;
+                    self.inputs[side] = msg.input;
+                }
+            }
+            None => msg.reply_to.do_send(Push::event(&ServerEvent::error(
+                msg.request_id,
+                "forbidden",
+                "spectators send no input",
+            ))),
+        }
+    }
+}
