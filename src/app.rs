@@ -54,6 +54,8 @@ pub struct AppState {
     pub games: Arc<crate::actors::game::GameDirectory>,
     /// The matchmaking queue and invitations (one actor).
     pub matchmaker: crate::actors::game::matchmaker::Matchmakers,
+    /// The tournaments supervisor: a runner per tournament in play or watched.
+    pub tournaments: crate::actors::tournament::Tournaments,
 }
 
 pub struct Application {
@@ -127,8 +129,12 @@ impl Application {
         if abandoned > 0 {
             tracing::warn!(
                 matches = abandoned,
-                "settled matches cut by a restart as abandoned"
+                "settled matches cut by a restart as interrupted"
             );
+        }
+        let resumed = crate::actors::tournament::resume_all(&state).await?;
+        if resumed > 0 {
+            tracing::info!(tournaments = resumed, "resumed running tournaments");
         }
         let listener = TcpListener::bind(state.settings.bind_addr)
             .with_context(|| format!("binding {}", state.settings.bind_addr))?;
@@ -197,6 +203,17 @@ impl Application {
 }
 
 impl AppState {
+    /// Stops every supervised actor at once, as a crash would (matches,
+    /// tournament runners, chat rooms, inboxes, the matchmaker): nothing
+    /// they were about to write is written. For recovery tests.
+    pub fn halt_actors(&self) {
+        self.matches.halt();
+        self.tournaments.halt();
+        self.chat_rooms.halt();
+        self.inboxes.halt();
+        self.matchmaker.halt();
+    }
+
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let db = db::build_pool(settings.database_url.expose_secret(), settings.db_pool_size)?;
         let redis = settings
@@ -230,6 +247,7 @@ impl AppState {
             matches: Supervisor::new("game", parallelism),
             games: Arc::default(),
             matchmaker: Supervisor::new("matchmaking", 1),
+            tournaments: Supervisor::new("tournaments", 1),
             sockets,
             presence: Arc::new(crate::actors::presence::PresenceTracker::new(
                 settings.ws.presence_grace,

@@ -513,6 +513,12 @@ impl Settings {
         if game.input_rate == 0 {
             return Err(invalid("GAME_INPUT_RATE", "must be positive"));
         }
+        if game.reconnect_grace < Duration::from_millis(100) {
+            return Err(invalid("GAME_RECONNECT_GRACE_MS", "must be at least 100"));
+        }
+        if game.invite_ttl < Duration::from_millis(100) {
+            return Err(invalid("GAME_INVITE_TTL_MS", "must be at least 100"));
+        }
 
         let fault_injection = raw.fault_injection.unwrap_or(false);
         if fault_injection && !dev_mode {

@@ -59,6 +59,11 @@ pub enum ErrorCode {
     AlreadyFriends,
     UserBlocked,
     AlreadyBlocked,
+    TournamentNotOpen,
+    TournamentFull,
+    AlreadyJoined,
+    AliasTaken,
+    TooFewPlayers,
     // 413
     PayloadTooLarge,
     // 415
@@ -102,7 +107,12 @@ impl ErrorCode {
             | FriendRequestExists
             | AlreadyFriends
             | UserBlocked
-            | AlreadyBlocked => StatusCode::CONFLICT,
+            | AlreadyBlocked
+            | TournamentNotOpen
+            | TournamentFull
+            | AlreadyJoined
+            | AliasTaken
+            | TooFewPlayers => StatusCode::CONFLICT,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ValidationFailed | InvalidImage | ImageTooLarge => StatusCode::UNPROCESSABLE_ENTITY,

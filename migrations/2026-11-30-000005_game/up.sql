@@ -22,7 +22,8 @@ CREATE TRIGGER users_player_stats AFTER INSERT ON users
 
 -- One row per match: written when it starts (status live) and when it
 -- ends, never on ticks. A match still live when its node starts again was
--- cut by a crash: it is settled as abandoned (no result, no rating change).
+-- cut by a crash: it is settled as abandoned with reason 'interrupted'
+-- (no result, no rating change; a tournament plays it again).
 CREATE TABLE matches (
     id BIGSERIAL PRIMARY KEY,
     player_left BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -32,8 +33,9 @@ CREATE TABLE matches (
     score_left INT NOT NULL DEFAULT 0,
     score_right INT NOT NULL DEFAULT 0,
     winner_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
-    -- score, forfeit or abandoned; null while live.
-    reason TEXT CHECK (reason IN ('score', 'forfeit', 'abandoned')),
+    -- score, forfeit, abandoned (both away) or interrupted (a restart);
+    -- null while live.
+    reason TEXT CHECK (reason IN ('score', 'forfeit', 'abandoned', 'interrupted')),
     rating_change_left INT,
     rating_change_right INT,
     tournament_id BIGINT,

@@ -16,3 +16,4 @@ pub mod registry;
 pub mod replay;
 pub mod session;
 pub mod supervisor;
+pub mod tournament;

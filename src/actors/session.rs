@@ -25,6 +25,7 @@ use super::game::pong::{Join, Leave, PlayerInput, PongMatch};
 use super::notifications::{Explode, NotificationInbox, SessionClosed, unread_changed};
 use super::registry::{Push, SessionRegistry, Shutdown, Socket, Stream};
 use super::replay::ReplayGate;
+use super::tournament::{TournamentRunner, Unwatch, Watch};
 use crate::app::AppState;
 use crate::db::chat::{self, NewMessage};
 use crate::db::users::{self, User};
@@ -86,6 +87,8 @@ pub struct UserSession {
     input_bucket: TokenBucket,
     /// The match this socket is attached to (`game.join`).
     game: Option<(i64, Addr<PongMatch>)>,
+    /// The tournament this socket watches (`tournament.watch`).
+    watching: Option<(i64, Addr<TournamentRunner>)>,
     /// Keep replays and live events apart, one gate per stream.
     notification_gate: ReplayGate,
     chat_gate: ReplayGate,
@@ -136,6 +139,7 @@ impl UserSession {
                 bucket: TokenBucket::new(settings.rate_burst, settings.rate_per_sec, now),
                 input_bucket: TokenBucket::new(input_rate, input_rate, now),
                 game: None,
+                watching: None,
                 notification_gate: ReplayGate::default(),
                 chat_gate: ReplayGate::default(),
                 resume,
@@ -150,6 +154,11 @@ impl UserSession {
 
     fn enqueue(&mut self, push: Push, ctx: &mut Context<Self>) {
         if self.closing {
+            return;
+        }
+        // Stale game state goes first: a droppable event is dropped once
+        // the queue is half full, so room always remains for the rest.
+        if push.droppable && self.out.capacity() < self.state.settings.ws.queue_capacity / 2 {
             return;
         }
         match self.out.try_send(Frame::Event(push)) {
@@ -369,6 +378,32 @@ impl UserSession {
                 _ => {
                     let message = "join the match first (you are not in it)".into();
                     self.client_error(id, "forbidden", message, ctx);
+                }
+            },
+            ClientCommand::WatchTournament { tournament_id } => {
+                let Some(key) = self.key else { return };
+                if let Some((_, previous)) = self.watching.take() {
+                    previous.do_send(Unwatch { key });
+                }
+                let runner = TournamentRunner::open(&self.state, tournament_id);
+                runner.do_send(Watch {
+                    key,
+                    push: ctx.address().recipient(),
+                    request_id: id,
+                });
+                self.watching = Some((tournament_id, runner));
+            }
+            ClientCommand::UnwatchTournament { tournament_id } => match self.watching.take() {
+                Some((current, runner)) if current == tournament_id => {
+                    if let Some(key) = self.key {
+                        runner.do_send(Unwatch { key });
+                    }
+                    self.send(&ServerEvent::Ack { id }, ctx);
+                }
+                other => {
+                    self.watching = other;
+                    let message = "this socket does not watch that tournament".into();
+                    self.client_error(id, "not_found", message, ctx);
                 }
             },
             ClientCommand::DebugPanic { target } => self.fault(id, target, ctx),
@@ -739,6 +774,9 @@ impl Drop for UserSession {
             }
             if let Some((_, game)) = self.game.take() {
                 game.do_send(Leave { key });
+            }
+            if let Some((_, runner)) = self.watching.take() {
+                runner.do_send(Unwatch { key });
             }
             if let Some(matchmaker) = self.state.matchmaker.get(&()) {
                 matchmaker.do_send(LeaveQueue {

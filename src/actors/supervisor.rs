@@ -191,6 +191,14 @@ impl<A: Child> Supervisor<A> {
         self.len() == 0
     }
 
+    /// Stops every child at once, without letting any finish its work:
+    /// what a crash of the process does (tests of recovery use it).
+    pub fn halt(&self) {
+        for arbiter in &self.inner.arbiters {
+            arbiter.stop();
+        }
+    }
+
     /// Every child's address (for a broadcast such as shutdown).
     pub fn all(&self) -> Vec<Addr<A>> {
         let children = self

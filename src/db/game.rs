@@ -143,13 +143,14 @@ pub async fn finish(
     .await
 }
 
-/// Settles as abandoned every match still live: run at start, when no
-/// match of this node can be running (they died with the process).
+/// Settles every match still live as abandoned, reason `interrupted`: run
+/// at start, when no match of this node can be running (they died with
+/// the process).
 pub async fn abandon_live(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     diesel::update(matches::table.filter(matches::status.eq("live")))
         .set((
             matches::status.eq("abandoned"),
-            matches::reason.eq("abandoned"),
+            matches::reason.eq("interrupted"),
             matches::ended_at.eq(diesel::dsl::now),
         ))
         .execute(conn)

@@ -12,6 +12,7 @@ pub mod schema;
 pub mod sessions;
 pub mod social;
 pub mod throttle;
+pub mod tournaments;
 pub mod two_factor;
 pub mod users;
 

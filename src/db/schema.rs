@@ -166,6 +166,47 @@ diesel::table! {
 }
 
 diesel::table! {
+    tournament_matches (tournament_id, round, slot) {
+        tournament_id -> Int8,
+        round -> Int4,
+        slot -> Int4,
+        player_a -> Nullable<Int8>,
+        player_b -> Nullable<Int8>,
+        status -> Text,
+        match_id -> Nullable<Int8>,
+        deadline -> Nullable<Timestamptz>,
+        winner_id -> Nullable<Int8>,
+        result -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    tournament_players (tournament_id, user_id) {
+        tournament_id -> Int8,
+        user_id -> Int8,
+        alias -> Text,
+        seed -> Nullable<Int4>,
+        joined_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tournaments (id) {
+        id -> Int8,
+        name -> Text,
+        owner_id -> Int8,
+        max_players -> Int4,
+        points_to_win -> Int4,
+        starts_when_full -> Bool,
+        status -> Text,
+        champion_id -> Nullable<Int8>,
+        created_at -> Timestamptz,
+        started_at -> Nullable<Timestamptz>,
+        finished_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Int8,
         username -> Text,
@@ -199,12 +240,17 @@ diesel::joinable!(chat_members -> chats (chat_id));
 diesel::joinable!(chat_messages -> chats (chat_id));
 diesel::joinable!(chat_messages -> users (sender_id));
 diesel::joinable!(login_challenges -> users (user_id));
+diesel::joinable!(matches -> tournaments (tournament_id));
 diesel::joinable!(oauth_accounts -> users (user_id));
 diesel::joinable!(oauth_states -> auth_sessions (link_session_id));
 diesel::joinable!(oauth_states -> users (link_user_id));
 diesel::joinable!(player_stats -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(refresh_tokens -> auth_sessions (session_id));
+diesel::joinable!(tournament_matches -> matches (match_id));
+diesel::joinable!(tournament_matches -> tournaments (tournament_id));
+diesel::joinable!(tournament_players -> tournaments (tournament_id));
+diesel::joinable!(tournament_players -> users (user_id));
 diesel::joinable!(ws_tickets -> auth_sessions (session_id));
 diesel::joinable!(ws_tickets -> users (user_id));
 
@@ -225,6 +271,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     player_stats,
     recovery_codes,
     refresh_tokens,
+    tournament_matches,
+    tournament_players,
+    tournaments,
     users,
     ws_tickets,
 );

@@ -8,4 +8,5 @@ pub mod game;
 pub mod notifications;
 pub mod realtime;
 pub mod social;
+pub mod tournament;
 pub mod users;

@@ -29,6 +29,17 @@ pub enum Notification {
     },
     /// `by` declined the recipient's invitation.
     GameInviteDeclined { invite_id: i64, by: i64 },
+    /// The recipient's next tournament match, against `opponent`, is ready:
+    /// join it (`game.join`) before `deadline` or forfeit it.
+    TournamentMatchReady {
+        tournament_id: i64,
+        match_id: i64,
+        round: i32,
+        opponent: i64,
+        deadline: chrono::DateTime<chrono::Utc>,
+    },
+    /// A tournament the recipient played in is over.
+    TournamentFinished { tournament_id: i64, champion: i64 },
 }
 
 impl Notification {
@@ -40,6 +51,8 @@ impl Notification {
             Notification::ChatMessage { .. } => "chat_message",
             Notification::GameInvite { .. } => "game_invite",
             Notification::GameInviteDeclined { .. } => "game_invite_declined",
+            Notification::TournamentMatchReady { .. } => "tournament_match_ready",
+            Notification::TournamentFinished { .. } => "tournament_finished",
         }
     }
 
@@ -53,6 +66,8 @@ impl Notification {
                 Some(*from)
             }
             Notification::GameInviteDeclined { by, .. } => Some(*by),
+            Notification::TournamentMatchReady { opponent, .. } => Some(*opponent),
+            Notification::TournamentFinished { champion, .. } => Some(*champion),
         }
     }
 }

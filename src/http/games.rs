@@ -76,7 +76,8 @@ pub struct MatchView {
     pub status: String,
     pub score: Pair<i32>,
     pub winner_id: Option<i64>,
-    /// `score`, `forfeit` or `abandoned`; null while live.
+    /// `score`, `forfeit`, `abandoned` (both away) or `interrupted` (a
+    /// restart); null while live.
     pub reason: Option<String>,
     pub rating_changes: Option<Pair<i32>>,
     pub tournament_id: Option<i64>,
@@ -129,7 +130,16 @@ pub async fn one(
         .await?
         .ok_or_else(not_found)?;
     let players = users::find_many(&mut conn, &[row.player_left, row.player_right]).await?;
-    let view = match_view(row, &players).ok_or_else(not_found)?;
+    let live_score = state
+        .games
+        .live()
+        .into_iter()
+        .find(|m| m.match_id == row.id)
+        .map(|m| m.score);
+    let mut view = match_view(row, &players).ok_or_else(not_found)?;
+    if let Some(score) = live_score {
+        view.score = Pair::of(score.map(i32::from));
+    }
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -144,7 +154,7 @@ pub struct HistoryItem {
     pub opponent_score: i32,
     /// `win`, `loss` or `abandoned`.
     pub result: &'static str,
-    /// `score`, `forfeit` or `abandoned`.
+    /// `score`, `forfeit`, `abandoned` or `interrupted`.
     pub reason: Option<String>,
     pub rating_change: Option<i32>,
     pub tournament_id: Option<i64>,
@@ -216,6 +226,9 @@ pub async fn history(
     Ok(HttpResponse::Ok().json(page.page(items, |(key, _)| *key, |(_, item)| item)))
 }
 
+/// Ranks beyond this are not paged to (and a forged cursor cannot overflow).
+const MAX_RANK: i64 = 1_000_000_000;
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct LeaderboardEntry {
     /// 1 for the best rating.
@@ -237,7 +250,7 @@ pub async fn leaderboard(
 ) -> AppResult<HttpResponse> {
     let page = params.check()?;
     // The key of the last entry seen is its rank; the next page starts there.
-    let offset = page.after.unwrap_or(0).max(0);
+    let offset = page.after.unwrap_or(0).clamp(0, MAX_RANK);
     let mut conn = state.db.get().await?;
     let rows = game::leaderboard(&mut conn, offset, page.fetch()).await?;
     let entries: Vec<LeaderboardEntry> = rows

@@ -12,6 +12,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod pagination;
 pub mod social;
+pub mod tournaments;
 pub mod users;
 pub mod ws;
 
@@ -41,6 +42,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/chats").configure(chats::configure))
         .service(web::scope("/api/matches").configure(games::configure_matches))
         .service(web::scope("/api/leaderboard").configure(games::configure_leaderboard))
+        .service(web::scope("/api/tournaments").configure(tournaments::configure))
         .service(web::scope("/api").configure(social::configure))
         .service(web::scope("/media/avatars").configure(avatars::configure));
 }

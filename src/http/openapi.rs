@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::auth::{self, accounts, oauth, two_factor};
-use super::{avatars, chats, games, health, notifications, social, users, ws};
+use super::{avatars, chats, games, health, notifications, social, tournaments, users, ws};
 use crate::error::{ErrorBody, ErrorCode};
 
 #[derive(OpenApi)]
@@ -66,6 +66,12 @@ use crate::error::{ErrorBody, ErrorCode};
         games::one,
         games::history,
         games::leaderboard,
+        tournaments::create,
+        tournaments::list,
+        tournaments::one,
+        tournaments::join,
+        tournaments::leave,
+        tournaments::start,
         ws::ticket,
         ws::upgrade,
     ),
@@ -81,6 +87,7 @@ use crate::error::{ErrorBody, ErrorCode};
         (name = "blocks", description = "Blocking users"),
         (name = "notifications", description = "What happened while you were away"),
         (name = "game", description = "Pong: live matches, results, history, leaderboard (play over the websocket)"),
+        (name = "tournaments", description = "Single-elimination tournaments driven by the server"),
         (name = "chat", description = "Private conversations (messages are sent over the websocket)"),
         (name = "realtime", description = "The websocket (protocol in docs/protocol.md)"),
     )

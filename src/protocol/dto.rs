@@ -130,3 +130,111 @@ pub struct Snapshot {
     /// The last input applied from each player (for client prediction).
     pub last_input_seq: Pair<u64>,
 }
+
+/// A tournament with its players and bracket (REST and `tournament.updated`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TournamentView {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    /// `open`, `running` or `finished`.
+    pub status: String,
+    pub max_players: i32,
+    pub points_to_win: i32,
+    pub starts_when_full: bool,
+    pub players: Vec<TournamentPlayerView>,
+    /// Every round, first to final; empty until the start.
+    pub rounds: Vec<RoundView>,
+    pub champion_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TournamentPlayerView {
+    pub user: UserView,
+    /// The name shown in this tournament.
+    pub alias: String,
+    /// 1 = best rating at the start; null before it.
+    pub seed: Option<i32>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoundView {
+    pub round: i32,
+    pub matches: Vec<BracketMatchView>,
+}
+
+/// One pairing of the bracket; players by user id.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BracketMatchView {
+    pub slot: i32,
+    pub player_a: Option<i64>,
+    pub player_b: Option<i64>,
+    /// `pending`, `playing` or `done`.
+    pub status: String,
+    /// The match being (or last) played for it.
+    pub match_id: Option<i64>,
+    /// Players who have not joined their match by then forfeit it.
+    pub deadline: Option<DateTime<Utc>>,
+    pub winner_id: Option<i64>,
+    /// `score`, `forfeit`, `no_show` or `bye`.
+    pub result: Option<String>,
+}
+
+impl TournamentView {
+    /// `users` holds (at least) the players.
+    pub fn new(
+        t: crate::db::tournaments::Tournament,
+        players: Vec<crate::db::tournaments::Player>,
+        users: &[User],
+        bracket: Vec<crate::db::tournaments::BracketRow>,
+    ) -> Self {
+        let mut rounds: Vec<RoundView> = Vec::new();
+        for row in bracket {
+            let view = BracketMatchView {
+                slot: row.slot,
+                player_a: row.player_a,
+                player_b: row.player_b,
+                status: row.status,
+                match_id: row.match_id,
+                deadline: row.deadline,
+                winner_id: row.winner_id,
+                result: row.result,
+            };
+            match rounds.last_mut() {
+                Some(round) if round.round == row.round => round.matches.push(view),
+                _ => rounds.push(RoundView {
+                    round: row.round,
+                    matches: vec![view],
+                }),
+            }
+        }
+        TournamentView {
+            players: players
+                .into_iter()
+                .filter_map(|p| {
+                    let user = users.iter().find(|u| u.id == p.user_id)?;
+                    Some(TournamentPlayerView {
+                        user: UserView::from(user),
+                        alias: p.alias,
+                        seed: p.seed,
+                    })
+                })
+                .collect(),
+            rounds,
+            id: t.id,
+            name: t.name,
+            owner_id: t.owner_id,
+            status: t.status,
+            max_players: t.max_players,
+            points_to_win: t.points_to_win,
+            starts_when_full: t.starts_when_full,
+            champion_id: t.champion_id,
+            created_at: t.created_at,
+            started_at: t.started_at,
+            finished_at: t.finished_at,
+        }
+    }
+}

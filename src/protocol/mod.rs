@@ -11,7 +11,7 @@ pub mod dto;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use dto::{ChatMessageView, NotificationView, Pair, Snapshot, UserView};
+pub use dto::{ChatMessageView, NotificationView, Pair, Snapshot, TournamentView, UserView};
 
 use crate::domain::game::{Phase, Side};
 
@@ -88,6 +88,12 @@ pub enum ClientCommand {
         up: bool,
         down: bool,
     },
+    /// Receive `tournament.updated` for a tournament (one at a time per
+    /// socket; players of a tournament receive them anyway).
+    #[serde(rename = "tournament.watch")]
+    WatchTournament { tournament_id: i64 },
+    #[serde(rename = "tournament.unwatch")]
+    UnwatchTournament { tournament_id: i64 },
     /// Fault injection, honoured only by a server started with the
     /// `FAULT_INJECTION` setting (dev mode only); others answer
     /// `unknown_type`.
@@ -124,6 +130,8 @@ pub const CLIENT_TYPES: &[&str] = &[
     "game.join",
     "game.leave",
     "game.input",
+    "tournament.watch",
+    "tournament.unwatch",
     "debug.panic",
 ];
 
@@ -300,6 +308,8 @@ pub enum ServerEvent {
         phase: Phase,
         /// Players the match waits for (it is paused while any is away).
         waiting_for: Vec<i64>,
+        /// Seconds left before the next serve (0 while the ball is in play).
+        countdown: u32,
         snapshot: Snapshot,
     },
     /// The state after a tick (sent every tick; may be dropped for a slow
@@ -329,6 +339,12 @@ pub enum ServerEvent {
     },
     #[serde(rename = "game.resumed")]
     Resumed { match_id: i64 },
+    /// A tournament you play in or watch changed: the whole of it.
+    #[serde(rename = "tournament.updated")]
+    TournamentUpdated {
+        id: Option<Value>,
+        tournament: Box<TournamentView>,
+    },
     /// The match is over (and recorded). `winner` is null when abandoned.
     #[serde(rename = "game.ended")]
     GameEnded {
@@ -437,12 +453,20 @@ mod tests {
                 r#"{"type":"game.input","match_id":1,"seq":1,"up":true,"down":false}"#,
                 "game.input",
             ),
+            (
+                r#"{"type":"tournament.watch","tournament_id":1}"#,
+                "tournament.watch",
+            ),
+            (
+                r#"{"type":"tournament.unwatch","tournament_id":1}"#,
+                "tournament.unwatch",
+            ),
             (r#"{"type":"debug.panic","target":"inbox"}"#, "debug.panic"),
         ] {
             assert!(CLIENT_TYPES.contains(&kind));
             assert!(parse(text).is_ok(), "{text}");
         }
-        assert_eq!(CLIENT_TYPES.len(), 17);
+        assert_eq!(CLIENT_TYPES.len(), 19);
     }
 
     #[test]

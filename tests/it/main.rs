@@ -18,5 +18,6 @@ mod social;
 mod support;
 mod throttling;
 mod tokens;
+mod tournaments;
 mod two_factor;
 mod users;

@@ -13,7 +13,7 @@
 //! (the inviter gets a `game_invite_declined` notification); unanswered,
 //! both get `game.invite_expired`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -56,6 +56,10 @@ pub struct Matchmaker {
     _lease: Lease<Self>,
     state: AppState,
     queue: Vec<Queued>,
+    /// Joins whose rating is being read: a leave meanwhile cancels them.
+    joining: HashSet<(i64, u64)>,
+    /// Pairs found to block each other: never paired by the queue.
+    avoid: HashSet<(i64, i64)>,
     invites: HashMap<i64, Invite>,
 }
 
@@ -81,12 +85,19 @@ impl Matchmaker {
                 _lease: lease,
                 state: for_child,
                 queue: Vec::new(),
+                joining: HashSet::new(),
+                avoid: HashSet::new(),
                 invites: HashMap::new(),
             })
     }
 
     /// Pairs what can be paired now.
     fn pair(&mut self) {
+        // Entries that went stale: their socket closed, or they started a
+        // match some other way.
+        let games = &self.state.games;
+        self.queue
+            .retain(|q| q.push.connected() && !games.is_playing(q.user_id));
         if self.queue.len() < 2 {
             return;
         }
@@ -98,7 +109,8 @@ impl Matchmaker {
         while i + 1 < self.queue.len() {
             let (a, b) = (&self.queue[i], &self.queue[i + 1]);
             let gap = f64::from((a.rating - b.rating).abs());
-            if gap <= allowance(a).min(allowance(b)) {
+            let avoided = self.avoid.contains(&ordered(a.user_id, b.user_id));
+            if !avoided && gap <= allowance(a).min(allowance(b)) {
                 let b = self.queue.remove(i + 1);
                 let a = self.queue.remove(i);
                 self.launch(a, b);
@@ -108,11 +120,25 @@ impl Matchmaker {
         }
     }
 
-    /// Starts a match for two paired players (the longer waiter on the left).
+    /// Starts a match for two paired players (the longer waiter on the
+    /// left), unless they block each other: then both go back in the
+    /// queue, never to be paired together.
     fn launch(&self, a: Queued, b: Queued) {
         let state = self.state.clone();
         let (left, right) = if a.since <= b.since { (a, b) } else { (b, a) };
+        let me = Matchmaker::get(&state);
         actix_web::rt::spawn(async move {
+            let blocked = async {
+                let mut conn = state.db.get().await?;
+                anyhow::Ok(
+                    social::blocked_either_way(&mut conn, left.user_id, right.user_id).await?,
+                )
+            }
+            .await;
+            if let Ok(true) = blocked {
+                me.do_send(Requeue(left, right));
+                return;
+            }
             if let Err(e) = start_match(
                 &state,
                 left.user_id,
@@ -132,6 +158,25 @@ impl Matchmaker {
                 }
             }
         });
+    }
+}
+
+fn ordered(a: i64, b: i64) -> (i64, i64) {
+    (a.min(b), a.max(b))
+}
+
+/// Two paired players who block each other go back in the queue.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Requeue(Queued, Queued);
+
+impl Handler<Requeue> for Matchmaker {
+    type Result = ();
+
+    fn handle(&mut self, Requeue(a, b): Requeue, _: &mut Context<Self>) {
+        self.avoid.insert(ordered(a.user_id, b.user_id));
+        self.queue.push(a);
+        self.queue.push(b);
     }
 }
 
@@ -172,6 +217,7 @@ impl Handler<JoinQueue> for Matchmaker {
                 },
             );
         }
+        self.joining.insert((join.user_id, join.session_key));
         let db = self.state.db.clone();
         let user_id = join.user_id;
         let rating = async move {
@@ -229,6 +275,9 @@ impl Handler<LeaveQueue> for Matchmaker {
     type Result = ();
 
     fn handle(&mut self, leave: LeaveQueue, _: &mut Context<Self>) {
+        self.joining.retain(|(user, key)| {
+            *user != leave.user_id || leave.session_key.is_some_and(|k| k != *key)
+        });
         self.queue.retain(|q| {
             q.user_id != leave.user_id || leave.session_key.is_some_and(|k| k != q.session_key)
         });
@@ -403,6 +452,22 @@ impl Handler<AnswerInvite> for Matchmaker {
             .retain(|q| q.user_id != invite.from && q.user_id != invite.to);
         let state = self.state.clone();
         actix_web::rt::spawn(async move {
+            // A block made since the invitation cancels it.
+            let blocked = async {
+                let mut conn = state.db.get().await?;
+                anyhow::Ok(social::blocked_either_way(&mut conn, invite.from, invite.to).await?)
+            }
+            .await;
+            if !matches!(blocked, Ok(false)) {
+                let (code, message) = match blocked {
+                    Ok(_) => ("user_blocked", "one of you has blocked the other"),
+                    Err(_) => ("service_unavailable", "try again shortly"),
+                };
+                return reply(
+                    &answer.push,
+                    &ServerEvent::error(answer.request_id, code, message),
+                );
+            }
             match start_match(&state, invite.from, invite.to, invite.points_to_win, None).await {
                 Ok(_) => reply(
                     &answer.push,

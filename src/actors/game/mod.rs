@@ -173,9 +173,11 @@ pub async fn start_match(
         tournament_id,
         started_at: Utc::now(),
     });
-    PongMatch::start(state, match_id, views.clone(), points_to_win);
+    for player in players {
+        state.presence.set_in_game(state, player, true);
+    }
+    PongMatch::start(state, match_id, views.clone(), points_to_win, tournament_id);
     for (i, side) in [Side::Left, Side::Right].into_iter().enumerate() {
-        state.presence.set_in_game(state, players[i], true);
         state.sockets.push(
             players[i],
             &Push::event(&ServerEvent::MatchFound {

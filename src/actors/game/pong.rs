@@ -16,12 +16,19 @@ use serde_json::Value;
 
 use crate::actors::registry::Push;
 use crate::actors::supervisor::{Child, Lease, Supervisor};
+use crate::actors::tournament::{Changed, TournamentRunner};
 use crate::app::AppState;
 use crate::db::{game, social};
 use crate::domain::game::{Event, Game, Input, Phase};
 use crate::protocol::{Pair, ServerEvent, Snapshot, UserView};
 
 pub type Matches = Supervisor<PongMatch>;
+
+/// Tries at writing a result before giving up (with doubling waits from
+/// 200 ms: about 6 s in all).
+const WRITE_ATTEMPTS: u32 = 5;
+/// A player may be away at most this many reconnect graces in one match.
+const AWAY_BUDGET: u32 = 3;
 
 /// A socket attached to the match.
 struct Viewer {
@@ -43,6 +50,12 @@ pub struct PongMatch {
     away_since: [Option<Instant>; 2],
     /// Which players were away at the last tick (to announce changes).
     was_away: [bool; 2],
+    /// The tournament this match belongs to, told when it ends.
+    tournament_id: Option<i64>,
+    /// Time each player spent away before their current absence.
+    away_total: [Duration; 2],
+    /// The players were freed (see `release`).
+    released: bool,
     /// The result is being written; no more ticks.
     ending: bool,
 }
@@ -53,6 +66,15 @@ impl Actor for PongMatch {
     fn started(&mut self, ctx: &mut Context<Self>) {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.game.tick_rate));
         ctx.run_interval(period, |act, ctx| act.tick(ctx));
+    }
+}
+
+/// A match actor that goes without finishing (its handler panicked)
+/// still frees its players; its record stays live until the next start
+/// settles it as interrupted.
+impl Drop for PongMatch {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -67,6 +89,7 @@ impl PongMatch {
         match_id: i64,
         players: [UserView; 2],
         points_to_win: u8,
+        tournament_id: Option<i64>,
     ) -> Addr<Self> {
         let for_child = state.clone();
         let tick_rate = state.settings.game.tick_rate;
@@ -83,6 +106,9 @@ impl PongMatch {
                 // Not joined yet counts as away: each has the grace to join.
                 away_since: [Some(now); 2],
                 was_away: [true; 2],
+                tournament_id,
+                away_total: [Duration::ZERO; 2],
+                released: false,
                 ending: false,
             }
         })
@@ -127,14 +153,27 @@ impl PongMatch {
         let grace = self.state.settings.game.reconnect_grace;
         let present: [bool; 2] =
             [0, 1].map(|i| self.viewers.iter().any(|v| v.user_id == self.players[i].id));
-        for (away_since, &here) in self.away_since.iter_mut().zip(&present) {
-            if here {
-                *away_since = None;
-            } else if away_since.is_none() {
-                *away_since = Some(now);
+        for ((here, away_since), total) in present
+            .iter()
+            .zip(&mut self.away_since)
+            .zip(&mut self.away_total)
+        {
+            match (*here, *away_since) {
+                (true, Some(since)) => {
+                    *total += now - since;
+                    *away_since = None;
+                }
+                (false, None) => *away_since = Some(now),
+                _ => {}
             }
         }
-        let expired = [0, 1].map(|i| self.away_since[i].is_some_and(|t| now - t >= grace));
+        // Away longer than the grace at once, or than AWAY_BUDGET graces in
+        // all (so leaving and coming back cannot stall a match forever).
+        let expired = [0, 1].map(|i| {
+            self.away_since[i].is_some_and(|since| {
+                now - since >= grace || self.away_total[i] + (now - since) >= grace * AWAY_BUDGET
+            })
+        });
         if expired.iter().any(|&e| e) {
             match (present[0], present[1]) {
                 (true, false) => return self.finish(Some(0), "forfeit", ctx),
@@ -209,33 +248,72 @@ impl PongMatch {
             reason,
         };
         let db = self.state.db.clone();
+        // The result is written before anyone is told; a failed write is
+        // retried (the players stay reserved meanwhile).
         let write = async move {
-            let mut conn = db.get().await?;
-            anyhow::Ok(game::finish(&mut conn, outcome).await?)
+            let mut delay = Duration::from_millis(200);
+            let mut attempt = 1;
+            loop {
+                let result = async {
+                    let mut conn = db.get().await?;
+                    anyhow::Ok(game::finish(&mut conn, outcome).await?)
+                }
+                .await;
+                match result {
+                    Ok(changes) => return Ok(changes),
+                    Err(e) if attempt >= WRITE_ATTEMPTS => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(error = %e, attempt, "recording a match result failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        attempt += 1;
+                    }
+                }
+            }
         };
         ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             let rating_changes = match result {
                 Ok(changes) => changes.map(Pair::of),
                 Err(e) => {
-                    tracing::error!(error = %e, match_id = act.id(), "recording a match result failed");
+                    tracing::error!(error = %e, match_id = act.id(), "recording a match result failed for good");
                     None
                 }
             };
-            act.broadcast(&Push::event(&ServerEvent::GameEnded {
+            let ended = Push::event(&ServerEvent::GameEnded {
                 match_id: act.id(),
                 winner: winner.map(|w| act.players[w].id),
                 score: Pair::of(act.game.score),
                 reason: reason.to_string(),
                 rating_changes,
-            }));
-            act.state.games.release(act.id());
+            });
+            // Every socket of both players (attached or not: a player who
+            // forfeited by being away learns it too), and the spectators.
             for p in &act.players {
-                act.state.presence.set_in_game(&act.state, p.id, false);
+                act.state.sockets.push(p.id, &ended);
             }
+            for viewer in act.viewers.iter().filter(|v| act.side_of(v.user_id).is_none()) {
+                viewer.push.do_send(ended.clone());
+            }
+            act.release();
             tracing::info!(match_id = act.id(), ?winner, reason, "match ended");
+            if let Some(tournament) = act.tournament_id {
+                TournamentRunner::open(&act.state, tournament).do_send(Changed);
+            }
             act.lease.release();
             ctx.stop();
         }));
+    }
+
+    /// Frees the players (presence first, so a new match's `in_game` is
+    /// never undone by this one's end).
+    fn release(&mut self) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        for p in &self.players {
+            self.state.presence.set_in_game(&self.state, p.id, false);
+        }
+        self.state.games.release(self.id());
     }
 
     fn state_for(&self, role: &str, id: Option<Value>) -> ServerEvent {
@@ -255,6 +333,7 @@ impl PongMatch {
                 self.game.phase
             },
             waiting_for: self.away(),
+            countdown: self.game.countdown_seconds(),
             snapshot: self.snapshot(),
         }
     }
@@ -294,6 +373,11 @@ impl Handler<Join> for PongMatch {
             push: join.push,
         };
         if let Some(side) = self.side_of(join.user_id) {
+            // A player coming back on a fresh socket numbers inputs anew.
+            if !self.viewers.iter().any(|v| v.user_id == join.user_id) {
+                self.last_seq[side] = 0;
+                self.inputs[side] = Input::default();
+            }
             let role = if side == 0 { "left" } else { "right" };
             return self.attach(viewer, role, join.request_id);
         }
@@ -341,7 +425,16 @@ impl Handler<Leave> for PongMatch {
     type Result = ();
 
     fn handle(&mut self, leave: Leave, _: &mut Context<Self>) {
-        self.viewers.retain(|v| v.key != leave.key);
+        let Some(gone) = self.viewers.iter().position(|v| v.key == leave.key) else {
+            return;
+        };
+        let user_id = self.viewers.remove(gone).user_id;
+        // A player's last socket left: what they held is let go.
+        if let Some(side) = self.side_of(user_id)
+            && !self.viewers.iter().any(|v| v.user_id == user_id)
+        {
+            self.inputs[side] = Input::default();
+        }
     }
 }
 

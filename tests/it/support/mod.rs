@@ -88,6 +88,8 @@ pub struct TestApp {
     /// The node's state: its supervisors can be inspected.
     pub state: transcendence::app::AppState,
     handle: actix_web::dev::ServerHandle,
+    /// Leave the database behind on drop (a restart reuses it).
+    keep_database: bool,
 }
 
 /// A server with the default test settings.
@@ -127,12 +129,29 @@ pub async fn spawn_with_settings(db_name: String, settings: Settings) -> TestApp
         shutdown,
         state,
         handle,
+        keep_database: false,
+    }
+}
+
+impl TestApp {
+    /// A crash and a restart: every actor stops where it is, the server
+    /// stops, and a new one starts on the same database.
+    pub async fn crash_and_restart(mut self) -> TestApp {
+        self.state.halt_actors();
+        self.handle.stop(false).await;
+        self.keep_database = true;
+        let (db_name, settings) = (self.db_name.clone(), self.settings.clone());
+        drop(self);
+        spawn_with_settings(db_name, settings).await
     }
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
         drop(self.handle.stop(false));
+        if self.keep_database {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.settings.avatar_dir);
         let name = self.db_name.clone();
         // Drop cannot await: drop the database from a runtime of its own.
