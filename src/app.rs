@@ -136,6 +136,7 @@ impl Application {
         if resumed > 0 {
             tracing::info!(tournaments = resumed, "resumed running tournaments");
         }
+        actix_web::rt::spawn(crate::actors::tournament::sweep(state.clone()));
         let listener = TcpListener::bind(state.settings.bind_addr)
             .with_context(|| format!("binding {}", state.settings.bind_addr))?;
         let port = listener.local_addr()?.port();

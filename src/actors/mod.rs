@@ -1,12 +1,23 @@
-//! The actor tree of the real-time side. Every websocket is a
-//! [`session::UserSession`] actor; the [`registry::SessionRegistry`] knows
-//! each user's sockets on this node, and delivery reads it and sends to
-//! those actors by address: no hub, no channel layer.
+//! The actor tree of the real-time side. Messages go to actors by address;
+//! there is no hub and no channel layer.
 //!
-//! [`presence::PresenceTracker`] knows who is online and tells friends.
+//! ```text
+//! UserSession (one per websocket, on the HTTP worker that owns the socket)
+//!   registered in the sessions directory (registry::SessionRegistry):
+//!   a user's sockets, read without a message hop by whoever delivers
+//! supervisor::Supervisor<A>: one per domain, a directory of keyed children
+//!   spread over arbiters of its own; a child that stops or panics is
+//!   forgotten and the next lookup starts a fresh one
+//!   ├─ notifications: NotificationInbox per user with sockets here
+//!   ├─ chat:          ChatRoom per active conversation (+ one ChatWriter)
+//!   ├─ game:          PongMatch per live match (+ the GameDirectory)
+//!   ├─ matchmaking:   the Matchmaker (queue and invitations)
+//!   └─ tournaments:   TournamentRunner per tournament in play or watched
+//! presence::PresenceTracker: who is online / in a game on this node
+//! ```
 //!
-//! Still to come (see the open issues): per-domain supervisors (chat, game,
-//! tournaments) and cross-node delivery and presence over Redis.
+//! Still to come (see the open issues): cross-node delivery and presence
+//! over Redis.
 
 pub mod chat;
 pub mod game;

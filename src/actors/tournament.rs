@@ -12,7 +12,8 @@
 //! A pairing whose players both failed to join is decided for the better
 //! seed (`no_show`).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use chrono::Utc;
@@ -23,6 +24,7 @@ use super::notifications;
 use super::registry::Push;
 use super::supervisor::{Child, Lease, Supervisor};
 use crate::app::AppState;
+use crate::db::tournaments::Decided;
 use crate::db::{game, tournaments, users};
 use crate::domain::notifications::Notification;
 use crate::protocol::{ServerEvent, TournamentView};
@@ -42,6 +44,8 @@ pub struct TournamentRunner {
     again: bool,
     /// The next pass broadcasts even if nothing changed.
     announce: bool,
+    /// Pairings waiting for a busy player (see `run_pass`).
+    waiting: Waiting,
 }
 
 impl Actor for TournamentRunner {
@@ -77,6 +81,7 @@ impl TournamentRunner {
                 passing: false,
                 again: false,
                 announce: true,
+                waiting: HashMap::new(),
             })
     }
 
@@ -94,18 +99,30 @@ impl TournamentRunner {
         let id = self.id();
         // On a task of its own: the writes of a pass finish even if the
         // runner stops meanwhile.
+        let mut waiting = std::mem::take(&mut self.waiting);
         let (done, result) = tokio::sync::oneshot::channel();
         actix_web::rt::spawn(async move {
-            let _ = done.send(run_pass(&state, id).await);
+            let passed = run_pass(&state, id, &mut waiting).await;
+            let _ = done.send((passed, waiting));
         });
         ctx.spawn(result.into_actor(self).map(|result, act, ctx| {
             act.passing = false;
             match result {
-                Ok(Ok(passed)) => act.passed(passed, ctx),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, tournament = act.id(), "tournament pass failed")
+                Ok((passed, waiting)) => {
+                    act.waiting = waiting;
+                    match passed {
+                        Ok(passed) => act.passed(passed, ctx),
+                        Err(e) => {
+                            // What it changed before failing is told next time.
+                            act.announce = true;
+                            tracing::warn!(error = %e, tournament = act.id(), "tournament pass failed");
+                        }
+                    }
                 }
-                Err(_) => tracing::warn!(tournament = act.id(), "tournament pass lost"),
+                Err(_) => {
+                    act.announce = true;
+                    tracing::warn!(tournament = act.id(), "tournament pass lost");
+                }
             }
             if std::mem::take(&mut act.again) {
                 act.pass(ctx);
@@ -139,8 +156,12 @@ impl TournamentRunner {
     }
 }
 
+/// Pairings whose players could not start because one was busy in another
+/// match, and since when: past the reconnect grace, the busy one forfeits.
+type Waiting = HashMap<(i32, i32), Instant>;
+
 /// One pass over a tournament: settle ended matches, start ready ones.
-async fn run_pass(state: &AppState, id: i64) -> anyhow::Result<Passed> {
+async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::Result<Passed> {
     let mut conn = state.db.get().await?;
     let Some(t) = tournaments::find(&mut conn, id).await? else {
         return Ok(Passed {
@@ -158,10 +179,18 @@ async fn run_pass(state: &AppState, id: i64) -> anyhow::Result<Passed> {
                 .and_then(|p| p.seed)
                 .unwrap_or(i32::MAX)
         };
+        let better = |a: Option<i64>, b: Option<i64>| if seed_of(a) <= seed_of(b) { a } else { b };
+        let mut decided = Vec::new();
         // Pairings whose match is no longer running here.
         let live: Vec<i64> = state.games.live().iter().map(|m| m.match_id).collect();
         for row in tournaments::bracket(&mut conn, id).await? {
-            let Some(match_id) = row.match_id.filter(|_| row.status == "playing") else {
+            if row.status != "playing" {
+                continue;
+            }
+            let Some(match_id) = row.match_id else {
+                // Claimed by a pass that did not get to start the match.
+                tournaments::replay(&mut conn, id, row.round, row.slot).await?;
+                changed = true;
                 continue;
             };
             if live.contains(&match_id) {
@@ -170,44 +199,28 @@ async fn run_pass(state: &AppState, id: i64) -> anyhow::Result<Passed> {
             let Some(m) = game::find(&mut conn, match_id).await? else {
                 continue;
             };
-            let settled = match (m.status.as_str(), m.reason.as_deref(), m.winner_id) {
-                ("finished", Some(reason), Some(winner)) => Some((winner, reason)),
-                ("abandoned", Some("abandoned"), _) => {
-                    // Neither came: the better seed goes on.
-                    let winner = if seed_of(row.player_a) <= seed_of(row.player_b) {
-                        row.player_a
-                    } else {
-                        row.player_b
-                    };
-                    winner.map(|w| (w, "no_show"))
+            match (m.status.as_str(), m.reason.as_deref(), m.winner_id) {
+                ("finished", Some(reason), Some(winner)) => {
+                    decided.push((Decided::Match(match_id), winner, reason.to_string()));
                 }
-                ("abandoned", _, _) => {
+                // Neither came: the better seed goes on.
+                ("abandoned", Some("abandoned"), _) => {
+                    if let Some(winner) = better(row.player_a, row.player_b) {
+                        decided.push((Decided::Match(match_id), winner, "no_show".to_string()));
+                    }
+                }
+                // Cut by a restart, or its actor is gone without a result
+                // (one node runs all its matches): played again.
+                _ => {
+                    game::interrupt(&mut conn, match_id).await?;
                     tournaments::replay(&mut conn, id, row.round, row.slot).await?;
                     changed = true;
-                    None
-                }
-                _ => None,
-            };
-            if let Some((winner, result)) = settled {
-                let recorded =
-                    tournaments::record_result(&mut conn, id, match_id, winner, result).await?;
-                changed |= recorded.is_some();
-                if let Some(Some(champion)) = recorded {
-                    for p in &players {
-                        notify(
-                            state,
-                            p.user_id,
-                            Notification::TournamentFinished {
-                                tournament_id: id,
-                                champion,
-                            },
-                        );
-                    }
                 }
             }
         }
         // Pairings ready to play.
         let points = u8::try_from(t.points_to_win).unwrap_or(1);
+        let grace = state.settings.game.reconnect_grace;
         for row in tournaments::bracket(&mut conn, id).await? {
             let (Some(a), Some(b)) = (row.player_a, row.player_b) else {
                 continue;
@@ -215,11 +228,15 @@ async fn run_pass(state: &AppState, id: i64) -> anyhow::Result<Passed> {
             if row.status != "pending" || row.winner_id.is_some() {
                 continue;
             }
+            // Claimed first, so no other pass starts a second match for it.
+            if !tournaments::claim(&mut conn, id, row.round, row.slot).await? {
+                continue;
+            }
             match start_match(state, a, b, points, Some(id)).await {
                 Ok(match_id) => {
-                    let deadline = Utc::now()
-                        + chrono::Duration::from_std(state.settings.game.reconnect_grace)
-                            .unwrap_or_default();
+                    waiting.remove(&(row.round, row.slot));
+                    let deadline =
+                        Utc::now() + chrono::Duration::from_std(grace).unwrap_or_default();
                     tournaments::set_playing(
                         &mut conn, id, row.round, row.slot, match_id, deadline,
                     )
@@ -239,10 +256,42 @@ async fn run_pass(state: &AppState, id: i64) -> anyhow::Result<Passed> {
                         );
                     }
                 }
-                // Busy in another match: the next pass tries again.
-                Err(StartError::Busy(_)) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, tournament = id, "starting a tournament match failed")
+                    tournaments::replay(&mut conn, id, row.round, row.slot).await?;
+                    if let StartError::Busy(busy) = e {
+                        // Busy elsewhere: tried again at every pass, and
+                        // forfeited once the grace has passed.
+                        let since = *waiting
+                            .entry((row.round, row.slot))
+                            .or_insert_with(Instant::now);
+                        if since.elapsed() >= grace {
+                            let winner = if busy == a { b } else { a };
+                            let walkover = Decided::Walkover {
+                                round: row.round,
+                                slot: row.slot,
+                            };
+                            decided.push((walkover, winner, "forfeit".to_string()));
+                        }
+                    } else {
+                        tracing::warn!(error = %e, tournament = id, "starting a tournament match failed");
+                    }
+                }
+            }
+        }
+        for (which, winner, result) in decided {
+            let recorded =
+                tournaments::record_result(&mut conn, id, which, winner, &result).await?;
+            changed |= recorded.is_some();
+            if let Some(Some(champion)) = recorded {
+                for p in &players {
+                    notify(
+                        state,
+                        p.user_id,
+                        Notification::TournamentFinished {
+                            tournament_id: id,
+                            champion,
+                        },
+                    );
                 }
             }
         }
@@ -353,14 +402,39 @@ impl Handler<Unwatch> for TournamentRunner {
     }
 }
 
-/// Resumes every running tournament (at start).
+/// Makes sure every running tournament has its runner (at start, and then
+/// every [`SWEEP`]: a runner that stopped or panicked is replaced), and
+/// starts the full ones that start when full (a start that failed after
+/// the last join). The number of running tournaments.
 pub async fn resume_all(state: &AppState) -> anyhow::Result<usize> {
-    let ids = {
+    let running = {
         let mut conn = state.db.get().await?;
+        for id in tournaments::full_unstarted(&mut conn).await? {
+            if let Err(refusal) = tournaments::start(&mut conn, id, None).await? {
+                tracing::warn!(?refusal, tournament = id, "a full tournament did not start");
+            }
+        }
         tournaments::running_ids(&mut conn).await?
     };
-    for &id in &ids {
-        TournamentRunner::open(state, id);
+    for &id in &running {
+        if state.tournaments.get(&id).is_none() {
+            TournamentRunner::open(state, id);
+        }
     }
-    Ok(ids.len())
+    Ok(running.len())
+}
+
+/// How often every running tournament is checked for a runner.
+pub const SWEEP: Duration = Duration::from_secs(10);
+
+/// Runs [`resume_all`] every [`SWEEP`], for the life of the node.
+pub async fn sweep(state: AppState) {
+    let mut tick = tokio::time::interval(SWEEP);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if let Err(e) = resume_all(&state).await {
+            tracing::warn!(error = %e, "tournament sweep failed");
+        }
+    }
 }

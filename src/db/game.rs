@@ -157,6 +157,21 @@ pub async fn abandon_live(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
         .await
 }
 
+/// Settles one live match as interrupted (its actor is gone); false when
+/// it was not live.
+pub async fn interrupt(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<bool> {
+    let changed = diesel::update(matches::table.find(id))
+        .filter(matches::status.eq("live"))
+        .set((
+            matches::status.eq("abandoned"),
+            matches::reason.eq("interrupted"),
+            matches::ended_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(changed == 1)
+}
+
 pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<MatchRow>> {
     matches::table
         .find(id)

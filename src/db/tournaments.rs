@@ -210,21 +210,36 @@ pub async fn join(
         let taken: bool = diesel::select(diesel::dsl::exists(
             tournament_players::table
                 .filter(tournament_players::tournament_id.eq(id))
-                .filter(lower(tournament_players::alias).eq(alias.to_lowercase())),
+                .filter(lower(tournament_players::alias).eq(lower(alias))),
         ))
         .get_result(conn)
         .await?;
         if taken {
             return Ok(Err(Refusal::AliasTaken));
         }
-        diesel::insert_into(tournament_players::table)
+        let inserted = diesel::insert_into(tournament_players::table)
             .values((
                 tournament_players::tournament_id.eq(id),
                 tournament_players::user_id.eq(user),
                 tournament_players::alias.eq(alias),
             ))
             .execute(conn)
-            .await?;
+            .await;
+        // The checks above run under the tournament's lock; the unique
+        // indexes are the last word all the same.
+        if let Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) = &inserted
+        {
+            let alias_clash = info.constraint_name().is_some_and(|c| c.contains("alias"));
+            return Ok(Err(if alias_clash {
+                Refusal::AliasTaken
+            } else {
+                Refusal::AlreadyJoined
+            }));
+        }
+        inserted?;
         Ok(Ok(
             t.starts_when_full && players + 1 == i64::from(t.max_players)
         ))
@@ -325,7 +340,25 @@ pub async fn start(
     .await
 }
 
-/// A pairing's match started.
+/// Claims a pending pairing for a match about to start (so no other pass
+/// starts one too); false when it is not pending any more.
+pub async fn claim(
+    conn: &mut AsyncPgConnection,
+    id: i64,
+    round: i32,
+    slot: i32,
+) -> QueryResult<bool> {
+    let claimed = diesel::update(tournament_matches::table.find((id, round, slot)))
+        .filter(tournament_matches::status.eq("pending"))
+        .filter(tournament_matches::match_id.is_null())
+        .filter(tournament_matches::winner_id.is_null())
+        .set(tournament_matches::status.eq("playing"))
+        .execute(conn)
+        .await?;
+    Ok(claimed == 1)
+}
+
+/// The claimed pairing's match started.
 pub async fn set_playing(
     conn: &mut AsyncPgConnection,
     id: i64,
@@ -335,8 +368,9 @@ pub async fn set_playing(
     deadline: DateTime<Utc>,
 ) -> QueryResult<()> {
     diesel::update(tournament_matches::table.find((id, round, slot)))
+        .filter(tournament_matches::status.eq("playing"))
+        .filter(tournament_matches::match_id.is_null())
         .set((
-            tournament_matches::status.eq("playing"),
             tournament_matches::match_id.eq(match_id),
             tournament_matches::deadline.eq(deadline),
         ))
@@ -345,7 +379,8 @@ pub async fn set_playing(
         .map(drop)
 }
 
-/// A pairing whose match was cut (a restart) is to be played again.
+/// A pairing is to be played (again): its match never started, or was
+/// cut by a restart.
 pub async fn replay(
     conn: &mut AsyncPgConnection,
     id: i64,
@@ -364,27 +399,67 @@ pub async fn replay(
         .map(drop)
 }
 
-/// Records the result of the pairing playing `match_id` and moves the
-/// winner on; at the final, finishes the tournament. `None` when that
-/// pairing is not playing this match (recorded already); otherwise the
-/// champion, once there is one.
+/// Open tournaments that are full and start when full (a start that
+/// failed after the last join is retried from here).
+pub async fn full_unstarted(conn: &mut AsyncPgConnection) -> QueryResult<Vec<i64>> {
+    let counts = tournament_players::table
+        .group_by(tournament_players::tournament_id)
+        .select((tournament_players::tournament_id, diesel::dsl::count_star()));
+    let full: Vec<(i64, i64)> = counts.load(conn).await?;
+    let open: Vec<(i64, i32)> = tournaments::table
+        .filter(tournaments::status.eq("open"))
+        .filter(tournaments::starts_when_full.eq(true))
+        .select((tournaments::id, tournaments::max_players))
+        .load(conn)
+        .await?;
+    Ok(open
+        .into_iter()
+        .filter(|(id, max)| full.iter().any(|(t, n)| t == id && *n >= i64::from(*max)))
+        .map(|(id, _)| id)
+        .collect())
+}
+
+/// Which pairing a result is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Decided {
+    /// The pairing playing this match.
+    Match(i64),
+    /// A pairing decided without a match (a player stayed busy).
+    Walkover { round: i32, slot: i32 },
+}
+
+/// Records a pairing's result and moves the winner on; at the final,
+/// finishes the tournament. `None` when that pairing was decided already;
+/// otherwise the champion, once there is one.
 pub async fn record_result(
     conn: &mut AsyncPgConnection,
     id: i64,
-    match_id: i64,
+    decided: Decided,
     winner: i64,
     result: &str,
 ) -> QueryResult<Option<Option<i64>>> {
     conn.transaction(async |conn| {
-        let row: Option<BracketRow> = tournament_matches::table
-            .filter(tournament_matches::tournament_id.eq(id))
-            .filter(tournament_matches::match_id.eq(match_id))
-            .filter(tournament_matches::status.eq("playing"))
-            .select(BracketRow::as_select())
-            .for_update()
-            .first(conn)
-            .await
-            .optional()?;
+        let mine = tournament_matches::table.filter(tournament_matches::tournament_id.eq(id));
+        let row: Option<BracketRow> = match decided {
+            Decided::Match(match_id) => {
+                mine.filter(tournament_matches::match_id.eq(match_id))
+                    .filter(tournament_matches::status.eq("playing"))
+                    .select(BracketRow::as_select())
+                    .for_update()
+                    .first(conn)
+                    .await
+            }
+            Decided::Walkover { round, slot } => {
+                mine.filter(tournament_matches::round.eq(round))
+                    .filter(tournament_matches::slot.eq(slot))
+                    .filter(tournament_matches::status.eq("pending"))
+                    .select(BracketRow::as_select())
+                    .for_update()
+                    .first(conn)
+                    .await
+            }
+        }
+        .optional()?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -237,11 +237,23 @@ pub async fn join(
     state: web::Data<AppState>,
     me: AuthUser,
     id: web::Path<i64>,
-    body: Option<web::Json<JoinRequest>>,
+    body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
+    // The body is optional (none: the default alias), but one that is
+    // there must be valid.
+    let request: JoinRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        JoinRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            AppError::new(
+                ErrorCode::InvalidJson,
+                format!("malformed join request: {e}"),
+            )
+        })?
+    };
     let mut conn = state.db.get().await?;
-    let alias = match body.and_then(|b| b.into_inner().alias) {
+    let alias = match request.alias {
         Some(alias) => {
             normalize_display_name(&alias).map_err(|e| AppError::validation("alias", e.message))?
         }
@@ -254,10 +266,15 @@ pub async fn join(
         .await?
         .map_err(refusal)?;
     if filled {
-        // Full, and set to start by itself.
-        tournaments::start(&mut conn, id, None)
-            .await?
-            .map_err(refusal)?;
+        // Full, and set to start by itself (unless the owner just did; a
+        // start that fails here is retried by the tournament sweep).
+        match tournaments::start(&mut conn, id, None).await {
+            Ok(Ok(()) | Err(Refusal::NotOpen)) => {}
+            Ok(Err(other)) => tracing::warn!(?other, tournament = id, "auto-start refused"),
+            Err(e) => {
+                tracing::warn!(error = %e, tournament = id, "auto-start failed; the sweep retries")
+            }
+        }
     }
     drop(conn);
     TournamentRunner::open(&state, id).do_send(Changed);

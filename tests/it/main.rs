@@ -7,6 +7,7 @@ mod binary;
 mod chat;
 mod errors;
 mod game;
+mod gateway;
 mod health;
 mod migrations;
 mod notifications;

@@ -175,8 +175,9 @@ impl Handler<Requeue> for Matchmaker {
 
     fn handle(&mut self, Requeue(a, b): Requeue, _: &mut Context<Self>) {
         self.avoid.insert(ordered(a.user_id, b.user_id));
-        self.queue.push(a);
-        self.queue.push(b);
+        // Only those still connected; `pair` drops the rest anyway.
+        self.queue
+            .extend([a, b].into_iter().filter(|q| q.push.connected()));
     }
 }
 
@@ -229,6 +230,10 @@ impl Handler<JoinQueue> for Matchmaker {
                 .into_actor(self)
                 .map(move |rating, act, _| match rating {
                     Ok(rating) => {
+                        // Left (or the socket closed) while the rating was read.
+                        if !act.joining.remove(&(join.user_id, join.session_key)) {
+                            return;
+                        }
                         if !act.queue.iter().any(|q| q.user_id == join.user_id) {
                             act.queue.push(Queued {
                                 user_id: join.user_id,
@@ -247,6 +252,7 @@ impl Handler<JoinQueue> for Matchmaker {
                         act.pair();
                     }
                     Err(e) => {
+                        act.joining.remove(&(join.user_id, join.session_key));
                         tracing::warn!(error = %e, "reading a rating failed");
                         let error = ServerEvent::error(
                             join.request_id,

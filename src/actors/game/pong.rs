@@ -174,12 +174,13 @@ impl PongMatch {
                 now - since >= grace || self.away_total[i] + (now - since) >= grace * AWAY_BUDGET
             })
         });
-        if expired.iter().any(|&e| e) {
-            match (present[0], present[1]) {
-                (true, false) => return self.finish(Some(0), "forfeit", ctx),
-                (false, true) => return self.finish(Some(1), "forfeit", ctx),
-                _ => return self.finish(None, "abandoned", ctx),
-            }
+        // The player whose grace ran out forfeits (even if the other is
+        // away too, but still within theirs); both out: abandoned.
+        match expired {
+            [true, true] => return self.finish(None, "abandoned", ctx),
+            [true, false] => return self.finish(Some(1), "forfeit", ctx),
+            [false, true] => return self.finish(Some(0), "forfeit", ctx),
+            [false, false] => {}
         }
         let away = [!present[0], !present[1]];
         if away != self.was_away {
