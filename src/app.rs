@@ -56,6 +56,7 @@ pub struct AppState {
     pub matchmaker: crate::actors::game::matchmaker::Matchmakers,
     /// The tournaments supervisor: a runner per tournament in play or watched.
     pub tournaments: crate::actors::tournament::Tournaments,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 pub struct Application {
@@ -228,6 +229,7 @@ impl AppState {
             .transpose()?;
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sockets = Arc::<crate::actors::registry::SessionRegistry>::default();
+        let metrics = Arc::<crate::metrics::Metrics>::default();
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(&settings.jwt)?),
             passwords: PasswordHasher::new(parallelism)?,
@@ -240,7 +242,8 @@ impl AppState {
                 .map(Arc::new),
             image_permits: Arc::new(tokio::sync::Semaphore::new(parallelism)),
             chat_rooms: Supervisor::new("chat", parallelism),
-            chat_writer: ChatWriter::start(db.clone(), sockets.clone()),
+            chat_writer: ChatWriter::start(db.clone(), sockets.clone(), metrics.clone()),
+            metrics,
             chat_limiter: Arc::new(SendLimiter::new(
                 settings.chat.rate_burst,
                 settings.chat.rate_per_sec,

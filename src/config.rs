@@ -59,6 +59,7 @@ struct RawSettings {
     ws_rate_per_sec: Option<u32>,
     presence_grace_ms: Option<u64>,
     fault_injection: Option<bool>,
+    metrics_enabled: Option<bool>,
     chat_room_idle_ms: Option<u64>,
     chat_rate_burst: Option<u32>,
     chat_rate_per_sec: Option<u32>,
@@ -107,6 +108,7 @@ const ENV_NAMES: &[&str] = &[
     "WS_RATE_PER_SEC",
     "PRESENCE_GRACE_MS",
     "FAULT_INJECTION",
+    "METRICS_ENABLED",
     "CHAT_ROOM_IDLE_MS",
     "CHAT_RATE_BURST",
     "CHAT_RATE_PER_SEC",
@@ -183,6 +185,9 @@ pub struct Settings {
     /// Honour the `debug.panic` socket message (tests of failure
     /// isolation). Dev mode only.
     pub fault_injection: bool,
+    /// Serve `GET /metrics` (Prometheus). Off by default: keep it off the
+    /// public side (the gateway does not route it).
+    pub metrics_enabled: bool,
 }
 
 /// The websocket's timings and limits (tests shrink them).
@@ -556,6 +561,7 @@ impl Settings {
             game,
             oauth42,
             fault_injection,
+            metrics_enabled: raw.metrics_enabled.unwrap_or(false),
         })
     }
 
@@ -649,6 +655,7 @@ mod tests {
             ws_rate_per_sec: None,
             presence_grace_ms: None,
             fault_injection: None,
+            metrics_enabled: None,
             chat_room_idle_ms: None,
             chat_rate_burst: None,
             chat_rate_per_sec: None,

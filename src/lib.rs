@@ -21,6 +21,7 @@
 //! `domain/`, `db/` and `http/`, so a feature is found in predictable places.
 
 pub mod actors;
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -28,5 +29,6 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod protocol;
 pub mod telemetry;

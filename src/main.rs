@@ -1,4 +1,5 @@
-//! The `transcendence` binary: `serve` (the default) or `migrate`.
+//! The `transcendence` binary: `serve` (the default), `migrate`, or
+//! `seed-users` (bulk users for load tests).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,22 @@ enum Command {
     Serve,
     /// Create the database if needed, apply pending migrations, and exit.
     Migrate,
+    /// Create load-test users in bulk, each with a login session, and print
+    /// `id username access_token` per line (for `loadgen --tokens`).
+    SeedUsers {
+        /// How many users.
+        #[arg(long)]
+        count: usize,
+        /// Usernames are this prefix and a number.
+        #[arg(long, default_value = "load")]
+        prefix: String,
+        /// The password they all share.
+        #[arg(long, default_value = "load-test password")]
+        password: String,
+        /// Write the lines here instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[actix_web::main]
@@ -48,6 +65,12 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(&settings).await,
+        Command::SeedUsers {
+            count,
+            prefix,
+            password,
+            out,
+        } => seed_users(&settings, count, &prefix, &password, out).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -64,6 +87,22 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     app.shutdown().on_signals();
     app.run_until_stopped().await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn seed_users(
+    settings: &Settings,
+    count: usize,
+    prefix: &str,
+    password: &str,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut sink: Box<dyn std::io::Write> = match out {
+        Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+    };
+    transcendence::admin::seed_users(settings, count, prefix, password, &mut sink).await?;
+    sink.flush()?;
     Ok(())
 }
 

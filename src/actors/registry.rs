@@ -101,6 +101,12 @@ impl SessionRegistry {
         }
     }
 
+    /// Users with a socket here, and sockets in all.
+    pub fn totals(&self) -> (usize, usize) {
+        let map = self.by_user.read().unwrap_or_else(|p| p.into_inner());
+        (map.len(), map.values().map(Vec::len).sum())
+    }
+
     /// How many sockets the user has open on this node.
     pub fn count(&self, user_id: i64) -> usize {
         let map = self.by_user.read().unwrap_or_else(|p| p.into_inner());

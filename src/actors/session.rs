@@ -10,6 +10,7 @@
 //! timeout, 4002 slow consumer (the queue overflowed: reconnect and replay).
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -158,13 +159,20 @@ impl UserSession {
         }
         // Stale game state goes first: a droppable event is dropped once
         // the queue is half full, so room always remains for the rest.
+        let metrics = &self.state.metrics;
         if push.droppable && self.out.capacity() < self.state.settings.ws.queue_capacity / 2 {
+            metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
             return;
         }
         match self.out.try_send(Frame::Event(push)) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(Frame::Event(push))) if push.droppable => {}
+            Ok(()) => {
+                metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(Frame::Event(push))) if push.droppable => {
+                metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
+            }
             Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(user_id = self.user.id, "slow consumer: closing its socket");
                 self.close(
                     CloseCode::Other(CLOSE_SLOW_CONSUMER),
@@ -232,7 +240,10 @@ impl UserSession {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
-        match protocol::parse(text) {
+        let parsed = protocol::parse(text);
+        let kind = parsed.as_ref().ok().map(|m| m.command.kind());
+        self.state.metrics.message_in(kind);
+        match parsed {
             // Inputs over their own rate are dropped without a word: the
             // next one supersedes them anyway.
             Ok(message) if matches!(message.command, ClientCommand::GameInput { .. }) => {

@@ -6,7 +6,7 @@
 //! the top left, y growing downwards. Speeds are in units per second; a
 //! tick advances time by `1 / tick_rate` seconds.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const FIELD_WIDTH: f64 = 800.0;
 pub const FIELD_HEIGHT: f64 = 400.0;
@@ -31,7 +31,7 @@ pub const DEFAULT_POINTS_TO_WIN: u8 = 11;
 pub const MAX_POINTS_TO_WIN: u8 = 21;
 
 /// A player's side of the field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     Left,
@@ -71,7 +71,7 @@ impl Input {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Ball {
     pub x: f64,
     pub y: f64,
@@ -79,7 +79,7 @@ pub struct Ball {
     pub vy: f64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// Before a serve: the ball waits in the middle.

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::db;
+use crate::error::{AppError, AppResult, ErrorCode};
 
 /// A probe that takes longer than this counts as a failure.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -78,4 +79,28 @@ async fn redis_ping(pool: &deadpool_redis::Pool) -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(pong == "PONG", "unexpected PING answer {pong:?}");
     Ok(())
+}
+
+/// Prometheus metrics (with `METRICS_ENABLED`; otherwise 404).
+pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
+    if !state.settings.metrics_enabled {
+        return Err(AppError::new(
+            ErrorCode::NotFound,
+            "no such resource: /metrics",
+        ));
+    }
+    let (users_online, sessions) = state.sockets.totals();
+    let pool = state.db.status();
+    let gauges = crate::metrics::Gauges {
+        sessions,
+        users_online,
+        live_matches: state.games.live().len(),
+        chat_rooms: state.chat_rooms.len(),
+        db_pool_size: pool.size,
+        db_pool_available: pool.available,
+        db_pool_waiting: pool.waiting,
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&gauges)))
 }

@@ -33,6 +33,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(path_error))
         .service(web::resource("/healthz").route(web::get().to(health::healthz)))
         .service(web::resource("/readyz").route(web::get().to(health::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(health::metrics)))
         .service(web::resource("/api/openapi.json").route(web::get().to(openapi::openapi_json)))
         .service(web::resource("/ws").route(web::get().to(ws::upgrade)))
         .service(web::resource("/api/auth/ws-ticket").route(web::post().to(ws::ticket)))

@@ -1,7 +1,7 @@
 //! Shapes shared by REST responses and websocket events.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::chat::ChatMessage;
@@ -9,7 +9,7 @@ use crate::db::notifications::StoredNotification;
 use crate::db::users::User;
 
 /// What anyone may see of a user.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct UserView {
     pub id: i64,
     pub username: String,
@@ -45,7 +45,7 @@ impl From<User> for UserView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct NotificationView {
     /// Monotonic: a later notification has a larger id.
     pub id: i64,
@@ -78,7 +78,7 @@ impl NotificationView {
 }
 
 /// A chat message as clients see it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ChatMessageView {
     /// Monotonic across all conversations.
     pub id: i64,
@@ -104,7 +104,7 @@ impl From<ChatMessage> for ChatMessageView {
 }
 
 /// A value for each side of a match.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Pair<T> {
     pub left: T,
     pub right: T,
@@ -120,7 +120,7 @@ impl<T: Copy> Pair<T> {
 }
 
 /// A match's moving parts after a tick.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     pub tick: u64,
     pub ball: crate::domain::game::Ball,
@@ -132,7 +132,7 @@ pub struct Snapshot {
 }
 
 /// A tournament with its players and bracket (REST and `tournament.updated`).
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TournamentView {
     pub id: i64,
     pub name: String,
@@ -151,7 +151,7 @@ pub struct TournamentView {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TournamentPlayerView {
     pub user: UserView,
     /// The name shown in this tournament.
@@ -160,14 +160,14 @@ pub struct TournamentPlayerView {
     pub seed: Option<i32>,
 }
 
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct RoundView {
     pub round: i32,
     pub matches: Vec<BracketMatchView>,
 }
 
 /// One pairing of the bracket; players by user id.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BracketMatchView {
     pub slot: i32,
     pub player_a: Option<i64>,

@@ -19,7 +19,7 @@ use crate::domain::game::{Phase, Side};
 pub const PROTOCOL_VERSION: u32 = 1;
 
 /// What a client may send.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum ClientCommand {
     /// An application-level ping (the socket's own pings are automatic).
@@ -102,13 +102,49 @@ pub enum ClientCommand {
 }
 
 /// Which actor `debug.panic` makes panic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PanicTarget {
     /// The socket's own `UserSession`.
     Session,
     /// The user's `NotificationInbox`.
     Inbox,
+}
+
+impl ClientCommand {
+    /// The JSON text of the command, with the request `id` if any.
+    pub fn to_text(&self, id: Option<Value>) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let (Some(id), Some(object)) = (id, value.as_object_mut()) {
+            object.insert("id".to_string(), id);
+        }
+        value.to_string()
+    }
+
+    /// The `type` this command travels as.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientCommand::Ping {} => "ping",
+            ClientCommand::ReadNotification { .. } => "notifications.read",
+            ClientCommand::ReadAllNotifications {} => "notifications.read_all",
+            ClientCommand::ResumeNotifications { .. } => "notifications.resume",
+            ClientCommand::SendChat { .. } => "chat.send",
+            ClientCommand::Typing { .. } => "chat.typing",
+            ClientCommand::ReadChat { .. } => "chat.read",
+            ClientCommand::ResumeChat { .. } => "chat.resume",
+            ClientCommand::InviteToGame { .. } => "game.invite",
+            ClientCommand::AcceptInvite { .. } => "game.invite.accept",
+            ClientCommand::DeclineInvite { .. } => "game.invite.decline",
+            ClientCommand::JoinQueue {} => "game.queue.join",
+            ClientCommand::LeaveQueue {} => "game.queue.leave",
+            ClientCommand::JoinMatch { .. } => "game.join",
+            ClientCommand::LeaveMatch { .. } => "game.leave",
+            ClientCommand::GameInput { .. } => "game.input",
+            ClientCommand::WatchTournament { .. } => "tournament.watch",
+            ClientCommand::UnwatchTournament { .. } => "tournament.unwatch",
+            ClientCommand::DebugPanic { .. } => "debug.panic",
+        }
+    }
 }
 
 /// Every `type` a client may send, for telling an unknown type from a
@@ -187,8 +223,8 @@ pub fn parse(text: &str) -> Result<ClientMessage, BadMessage> {
     }
 }
 
-/// What the server sends.
-#[derive(Debug, Clone, Serialize)]
+/// What the server sends (and clients such as the load generator read).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ServerEvent {
     /// The first message on every socket.
@@ -464,7 +500,7 @@ mod tests {
             (r#"{"type":"debug.panic","target":"inbox"}"#, "debug.panic"),
         ] {
             assert!(CLIENT_TYPES.contains(&kind));
-            assert!(parse(text).is_ok(), "{text}");
+            assert_eq!(parse(text).unwrap().command.kind(), kind, "{text}");
         }
         assert_eq!(CLIENT_TYPES.len(), 19);
     }

@@ -19,6 +19,7 @@ use crate::actors::registry::{Push, SessionRegistry};
 use crate::db::DbPool;
 use crate::db::chat::{self, ChatMessage, NewMessage};
 use crate::domain::chat::ChatId;
+use crate::metrics::Metrics;
 use crate::protocol::{ChatMessageView, ServerEvent};
 
 /// Most messages written by one statement.
@@ -51,10 +52,10 @@ pub struct ChatWriter {
 
 impl ChatWriter {
     /// Starts the writer on an arbiter of its own.
-    pub fn start(db: DbPool, sockets: Arc<SessionRegistry>) -> Self {
+    pub fn start(db: DbPool, sockets: Arc<SessionRegistry>, metrics: Arc<Metrics>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         let arbiter = Arbiter::new();
-        arbiter.spawn(run(db, sockets, rx));
+        arbiter.spawn(run(db, sockets, metrics, rx));
         ChatWriter { queue }
     }
 
@@ -69,7 +70,12 @@ impl ChatWriter {
     }
 }
 
-async fn run(db: DbPool, sockets: Arc<SessionRegistry>, mut rx: mpsc::Receiver<Request>) {
+async fn run(
+    db: DbPool,
+    sockets: Arc<SessionRegistry>,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<Request>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         let mut rows = batch[0].posts.len();
@@ -82,7 +88,13 @@ async fn run(db: DbPool, sockets: Arc<SessionRegistry>, mut rx: mpsc::Receiver<R
                 Err(_) => break,
             }
         }
+        #[allow(clippy::cast_precision_loss)]
+        metrics.chat_batch_rows.observe(rows as f64);
+        let started = std::time::Instant::now();
         write_batch(&db, &sockets, batch).await;
+        metrics
+            .chat_commit_seconds
+            .observe_duration(started.elapsed());
     }
     // Every sender (the node's state) is gone: the node is stopping.
     Arbiter::current().stop();

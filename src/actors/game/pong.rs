@@ -56,6 +56,8 @@ pub struct PongMatch {
     away_total: [Duration; 2],
     /// The players were freed (see `release`).
     released: bool,
+    /// When the next tick is due (for the tick-lateness metric).
+    next_due: Instant,
     /// The result is being written; no more ticks.
     ending: bool,
 }
@@ -65,7 +67,17 @@ impl Actor for PongMatch {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.game.tick_rate));
-        ctx.run_interval(period, |act, ctx| act.tick(ctx));
+        self.next_due = Instant::now() + period;
+        ctx.run_interval(period, move |act, ctx| {
+            // How late this tick runs against the fixed schedule.
+            let now = Instant::now();
+            act.state
+                .metrics
+                .tick_lateness_seconds
+                .observe_duration(now.saturating_duration_since(act.next_due));
+            act.next_due += period;
+            act.tick(ctx);
+        });
     }
 }
 
@@ -109,6 +121,7 @@ impl PongMatch {
                 tournament_id,
                 away_total: [Duration::ZERO; 2],
                 released: false,
+                next_due: now,
                 ending: false,
             }
         })
