@@ -6,7 +6,7 @@
 //! loadgen [--url URL] [--json] [--tokens FILE] <scenario> [options]
 //!   connections --users N --hold SECS [--sources K]   idle authenticated sockets
 //!   chat        --pairs P --rate MSGS_PER_SEC --secs S  paired chatters
-//!   pong        --matches M --secs S                  bots playing at 60 Hz
+//!   pong        --matches M --secs S [--tick-rate 60]  bots playing at the tick rate
 //!   rest        --users U --concurrency C --secs S    GET /api/users/me + history
 //!   login-storm --pairs P --rate R --logins L --secs S  chat p99, quiet vs storm
 //! ```
@@ -76,12 +76,15 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         secs: u64,
     },
-    /// M matches between bots sending inputs at 60 Hz.
+    /// M matches between bots sending inputs at the tick rate.
     Pong {
         #[arg(long, default_value_t = 10)]
         matches: usize,
         #[arg(long, default_value_t = 10)]
         secs: u64,
+        /// The server's GAME_TICK_RATE.
+        #[arg(long, default_value_t = 60)]
+        tick_rate: u32,
     },
     /// Authenticated GETs of the profile and a match-history page.
     Rest {
@@ -376,7 +379,11 @@ async fn main() -> anyhow::Result<()> {
             let users = api.users(pairs * 2, cli.tokens.as_ref()).await?;
             ("chat", chat(&api, users, rate, secs, None).await?)
         }
-        Scenario::Pong { matches, secs } => ("pong", pong(&api, &cli, matches, secs).await?),
+        Scenario::Pong {
+            matches,
+            secs,
+            tick_rate,
+        } => ("pong", pong(&api, &cli, matches, secs, tick_rate).await?),
         Scenario::Rest {
             users,
             concurrency,
@@ -496,6 +503,9 @@ struct ChatTally {
     latency: Option<Histogram<u64>>,
     received: u64,
     duplicates: u64,
+    /// When the first and the last message arrived (µs from the start).
+    first: Option<u64>,
+    last: u64,
 }
 
 /// P pairs, each user sending to its peer; `during` runs alongside.
@@ -538,9 +548,11 @@ async fn chat(
                 let stop = Instant::now() + Duration::from_secs(secs);
                 let mut seq = 0u64;
                 while Instant::now() < stop {
-                    tick.tick().await;
+                    // Stamped with when it was due, so a sender that falls
+                    // behind shows as latency.
+                    let due = tick.tick().await.into_std();
                     seq += 1;
-                    let at = micros(epoch.elapsed());
+                    let at = micros(due.saturating_duration_since(epoch));
                     let command = ClientCommand::SendChat {
                         to: Some(peer.id),
                         chat_id: None,
@@ -566,7 +578,11 @@ async fn chat(
                     };
                     let text = match message {
                         Some(Ok(Message::Text(text))) => text,
-                        None => break,
+                        None => {
+                            // The socket ended early: whatever it missed is lost.
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
                         Some(_) => continue,
                     };
                     match serde_json::from_str::<ServerEvent>(&text) {
@@ -581,6 +597,8 @@ async fn chat(
                                 continue;
                             }
                             t.received += 1;
+                            t.first.get_or_insert(now);
+                            t.last = now;
                             let at: u64 = message
                                 .body
                                 .split(' ')
@@ -618,12 +636,16 @@ async fn chat(
     report.add("sent", sent.load(Ordering::Relaxed));
     report.add("acked", acked);
     report.add("delivered", t.received);
+    // Over the time messages actually arrived.
+    let span = t.last.saturating_sub(t.first.unwrap_or(t.last)).max(1);
     #[allow(clippy::cast_precision_loss)]
     report.add(
         "delivered_per_s",
-        (t.received as f64 / secs.max(1) as f64).round(),
+        (t.received as f64 * 1e6 / span as f64).round(),
     );
-    let lost = acked.saturating_sub(t.received);
+    // Acked but not delivered, and sent but never acked.
+    let lost =
+        acked.saturating_sub(t.received) + sent.load(Ordering::Relaxed).saturating_sub(acked);
     report.add("lost", lost);
     report.add("duplicates", t.duplicates);
     report.add("errors", errors.load(Ordering::Relaxed));
@@ -642,7 +664,14 @@ struct PongTally {
     missed_ticks: u64,
 }
 
-async fn pong(api: &Arc<Api>, cli: &Cli, matches: usize, secs: u64) -> anyhow::Result<Report> {
+async fn pong(
+    api: &Arc<Api>,
+    cli: &Cli,
+    matches: usize,
+    secs: u64,
+    tick_rate: u32,
+) -> anyhow::Result<Report> {
+    let period = Duration::from_secs_f64(1.0 / f64::from(tick_rate.max(1)));
     let users = api.users(matches * 2, cli.tokens.as_ref()).await?;
     let mut sockets = Vec::new();
     for user in &users {
@@ -705,7 +734,7 @@ async fn pong(api: &Arc<Api>, cli: &Cli, matches: usize, secs: u64) -> anyhow::R
             let inputs = {
                 let (sent_at, target) = (sent_at.clone(), target.clone());
                 async move {
-                    let mut tick = tokio::time::interval(Duration::from_micros(16_667));
+                    let mut tick = tokio::time::interval(period);
                     let mut seq = 0;
                     while Instant::now() < stop {
                         tick.tick().await;
@@ -731,7 +760,10 @@ async fn pong(api: &Arc<Api>, cli: &Cli, matches: usize, secs: u64) -> anyhow::R
                 }
             };
             let snapshots = async move {
-                let mut last: Option<(Instant, u64)> = None;
+                // The first snapshot sets the schedule; each later one is
+                // measured against when its tick was due on it.
+                let mut first: Option<(Instant, u64)> = None;
+                let mut last_tick = None;
                 let mut acked_seq = 0;
                 while Instant::now() < stop {
                     let message = tokio::time::timeout(Duration::from_secs(5), rx.next()).await;
@@ -760,20 +792,25 @@ async fn pong(api: &Arc<Api>, cli: &Cli, matches: usize, secs: u64) -> anyhow::R
                     *target.lock().unwrap_or_else(|p| p.into_inner()) = snapshot.ball.y - paddle;
                     let mut t = tally.lock().unwrap_or_else(|p| p.into_inner());
                     t.snapshots += 1;
-                    if let Some((at, tick)) = last {
-                        let interval = micros(now - at);
-                        let _ = t.jitter.record(interval.abs_diff(16_667).max(1));
-                        t.missed_ticks += snapshot.tick.saturating_sub(tick + 1);
+                    let (start, first_tick) = *first.get_or_insert((now, snapshot.tick));
+                    let ticks =
+                        u32::try_from(snapshot.tick.saturating_sub(first_tick)).unwrap_or(u32::MAX);
+                    let due = start + period * ticks;
+                    let off = if now >= due { now - due } else { due - now };
+                    let _ = t.jitter.record(micros(off));
+                    if let Some(previous) = last_tick {
+                        t.missed_ticks += snapshot.tick.saturating_sub(previous + 1);
                     }
-                    last = Some((now, snapshot.tick));
+                    last_tick = Some(snapshot.tick);
                     if mine > acked_seq {
                         acked_seq = mine;
-                        if let Some(at) = sent_at
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&mine)
-                        {
-                            let _ = t.input_latency.record(micros(now - at));
+                        // Every input this snapshot is the first to reflect.
+                        let mut sent = sent_at.lock().unwrap_or_else(|p| p.into_inner());
+                        let done: Vec<u64> = sent.keys().copied().filter(|s| *s <= mine).collect();
+                        for seq in done {
+                            if let Some(at) = sent.remove(&seq) {
+                                let _ = t.input_latency.record(micros(now - at));
+                            }
                         }
                     }
                 }

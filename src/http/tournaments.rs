@@ -237,6 +237,7 @@ pub async fn join(
     state: web::Data<AppState>,
     me: AuthUser,
     id: web::Path<i64>,
+    req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> AppResult<HttpResponse> {
     let id = id.into_inner();
@@ -244,6 +245,17 @@ pub async fn join(
     // there must be valid.
     let request: JoinRequest = if body.iter().all(u8::is_ascii_whitespace) {
         JoinRequest::default()
+    } else if !req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+    {
+        // Only JSON is parsed here (and inspected as JSON by the gateway).
+        return Err(AppError::new(
+            ErrorCode::UnsupportedMediaType,
+            "a join request body must be application/json",
+        ));
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             AppError::new(
