@@ -17,6 +17,7 @@ use super::supervisor::{Child, Lease, Supervisor};
 use crate::app::AppState;
 use crate::db::notifications::{self, StoredNotification};
 use crate::db::users;
+use crate::domain::notifications::Notification;
 use crate::protocol::{NotificationView, ServerEvent};
 
 pub type Inboxes = Supervisor<NotificationInbox>;
@@ -175,6 +176,25 @@ pub async fn deliver(state: &AppState, created: Vec<StoredNotification>) -> anyh
         }
     }
     Ok(())
+}
+
+/// Records a notification the server made outside any other change (an
+/// invitation, a tournament match) and delivers it, on a task of its own:
+/// an actor that stops meanwhile does not cut it short.
+pub fn notify(state: &AppState, user_id: i64, event: Notification) {
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let result = async {
+            let mut conn = state.db.get().await?;
+            let stored = notifications::record(&mut conn, user_id, &event).await?;
+            drop(conn);
+            deliver(&state, vec![stored]).await
+        }
+        .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, user_id, kind = event.kind(), "a notification failed");
+        }
+    });
 }
 
 /// The user's unread count may have changed (a read, a delete).

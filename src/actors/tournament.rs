@@ -20,7 +20,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::game::{StartError, start_match};
-use super::notifications;
+use super::notifications::notify;
 use super::registry::Push;
 use super::supervisor::{Child, Lease, Supervisor};
 use crate::app::AppState;
@@ -315,23 +315,6 @@ pub async fn view(
     let found = users::find_many(conn, &ids).await?;
     let bracket = tournaments::bracket(conn, id).await?;
     Ok(Some(TournamentView::new(t, players, &found, bracket)))
-}
-
-/// Records a notification and delivers it, on a task of its own.
-fn notify(state: &AppState, user_id: i64, event: Notification) {
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let result = async {
-            let mut conn = state.db.get().await?;
-            let stored = crate::db::notifications::record(&mut conn, user_id, &event).await?;
-            drop(conn);
-            notifications::deliver(&state, vec![stored]).await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, user_id, "a tournament notification failed");
-        }
-    });
 }
 
 /// Something changed (a join, a start, a match end): look again, and

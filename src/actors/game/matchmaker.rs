@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{StartError, start_match};
-use crate::actors::notifications;
+use crate::actors::notifications::notify;
 use crate::actors::registry::Push;
 use crate::actors::supervisor::{Child, Lease, Supervisor};
 use crate::app::AppState;
@@ -387,24 +387,6 @@ impl Matchmaker {
             self.state.sockets.push(invite.to, &push);
         }
     }
-}
-
-/// Records a notification and delivers it, on a task of its own (it must
-/// not be cut short if the actor stops).
-fn notify(state: &AppState, user_id: i64, event: Notification) {
-    let state = state.clone();
-    actix_web::rt::spawn(async move {
-        let result = async {
-            let mut conn = state.db.get().await?;
-            let stored = crate::db::notifications::record(&mut conn, user_id, &event).await?;
-            drop(conn);
-            notifications::deliver(&state, vec![stored]).await
-        }
-        .await;
-        if let Err(e) = result {
-            tracing::warn!(error = %e, user_id, "an invitation notification failed");
-        }
-    });
 }
 
 /// `game.invite.accept` / `game.invite.decline`.
