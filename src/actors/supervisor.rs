@@ -198,16 +198,6 @@ impl<A: Child> Supervisor<A> {
             arbiter.stop();
         }
     }
-
-    /// Every child's address (for a broadcast such as shutdown).
-    pub fn all(&self) -> Vec<Addr<A>> {
-        let children = self
-            .inner
-            .children
-            .read()
-            .unwrap_or_else(|p| p.into_inner());
-        children.values().map(|e| e.addr.clone()).collect()
-    }
 }
 
 #[cfg(test)]

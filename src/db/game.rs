@@ -223,14 +223,6 @@ pub async fn stats(conn: &mut AsyncPgConnection, user: i64) -> QueryResult<Stats
         .await
 }
 
-pub async fn ratings(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<(i64, i32)>> {
-    player_stats::table
-        .filter(player_stats::user_id.eq_any(ids))
-        .select((player_stats::user_id, player_stats::rating))
-        .load(conn)
-        .await
-}
-
 /// Users by rating (then id), from rank `offset`, with their stats.
 pub async fn leaderboard(
     conn: &mut AsyncPgConnection,

@@ -56,11 +56,6 @@ impl GameDirectory {
         self.lock().playing.contains_key(&user)
     }
 
-    /// The match the user plays, if any.
-    pub fn match_of(&self, user: i64) -> Option<i64> {
-        self.lock().playing.get(&user).copied().flatten()
-    }
-
     /// Reserves both players for a new match; the one already busy, if any.
     fn reserve(&self, players: [i64; 2]) -> Result<(), i64> {
         let mut dir = self.lock();
