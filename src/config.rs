@@ -41,6 +41,7 @@ struct RawSettings {
     allowed_origins: Option<String>,
     data_dir: Option<PathBuf>,
     avatar_dir: Option<PathBuf>,
+    web_dir: Option<PathBuf>,
     languages: Option<String>,
     log_format: Option<String>,
     workers: Option<usize>,
@@ -168,6 +169,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Where uploaded avatars are stored, under content-addressed names.
     pub avatar_dir: PathBuf,
+    /// The built web client (`index.html` and `assets/`), served at `/`.
+    pub web_dir: PathBuf,
     /// Languages a profile may choose; the first is the default.
     pub languages: Vec<String>,
     pub log_format: LogFormat,
@@ -357,7 +360,7 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(|s| parse_origin("ALLOWED_ORIGINS", s))
                 .collect::<Result<Vec<_>, _>>()?,
-            None => vec![public_url.origin().ascii_serialization()],
+            None => default_origins(&public_url, dev_mode),
         };
 
         let log_format = match raw.log_format.as_deref().unwrap_or("text") {
@@ -421,7 +424,7 @@ impl Settings {
                         }
                     };
                 let default_redirect = public_url
-                    .join("/api/auth/oauth/42/callback")
+                    .join("/oauth/42")
                     .map_err(|e| invalid("PUBLIC_URL", e.to_string()))?;
                 Some(OAuth42Settings {
                     client_id,
@@ -550,6 +553,7 @@ impl Settings {
             allowed_origins,
             data_dir,
             avatar_dir,
+            web_dir: raw.web_dir.unwrap_or_else(|| PathBuf::from("web/dist")),
             languages,
             log_format,
             workers: raw.workers.unwrap_or(0),
@@ -577,6 +581,29 @@ fn parse_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
         return Err(invalid(name, format!("{value:?} must be http(s)")));
     }
     Ok(url)
+}
+
+/// The browser origins allowed when `ALLOWED_ORIGINS` is not set: the
+/// origin of `PUBLIC_URL`. In dev mode also its loopback twin (`localhost`
+/// and `127.0.0.1` name the same server) and the Vite dev server of `web/`,
+/// so the web client works however a developer opens it.
+fn default_origins(public_url: &Url, dev_mode: bool) -> Vec<String> {
+    let origin = public_url.origin().ascii_serialization();
+    let mut origins = vec![origin.clone()];
+    if dev_mode {
+        let twin = match public_url.host_str() {
+            Some("localhost") => Some(origin.replacen("localhost", "127.0.0.1", 1)),
+            Some("127.0.0.1") => Some(origin.replacen("127.0.0.1", "localhost", 1)),
+            _ => None,
+        };
+        origins.extend(twin);
+        for vite in ["http://localhost:5173", "http://127.0.0.1:5173"] {
+            if !origins.iter().any(|o| o == vite) {
+                origins.push(vite.to_string());
+            }
+        }
+    }
+    origins
 }
 
 fn parse_origin(name: &'static str, value: &str) -> Result<String, ConfigError> {
@@ -637,6 +664,7 @@ mod tests {
             allowed_origins: None,
             data_dir: None,
             avatar_dir: None,
+            web_dir: None,
             languages: None,
             log_format: None,
             workers: None,
@@ -683,6 +711,24 @@ mod tests {
         assert_eq!(s.jwt.access_ttl, Duration::from_secs(3600));
         assert_eq!(s.jwt.refresh_ttl, Duration::from_secs(86_400));
         assert!(s.oauth42.is_none());
+    }
+
+    #[test]
+    fn dev_mode_also_allows_the_loopback_twin_and_the_vite_dev_server() {
+        let s = Settings::validate(raw(), true).unwrap();
+        assert_eq!(
+            s.allowed_origins,
+            vec![
+                "http://localhost:8000",
+                "http://127.0.0.1:8000",
+                "http://localhost:5173",
+                "http://127.0.0.1:5173"
+            ]
+        );
+        let mut r = raw();
+        r.allowed_origins = Some("https://pong.example".into());
+        let s = Settings::validate(r, true).unwrap();
+        assert_eq!(s.allowed_origins, vec!["https://pong.example"]);
     }
 
     #[test]
@@ -754,9 +800,6 @@ mod tests {
         let s = Settings::validate(r, false).unwrap();
         let o = s.oauth42.unwrap();
         assert_eq!(o.token_url.as_str(), "https://api.intra.42.fr/oauth/token");
-        assert_eq!(
-            o.redirect_uri.as_str(),
-            "http://localhost:8000/api/auth/oauth/42/callback"
-        );
+        assert_eq!(o.redirect_uri.as_str(), "http://localhost:8000/oauth/42");
     }
 }

@@ -83,6 +83,11 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings.dev_mode {
+        let web_dir = settings.web_dir.clone();
+        tokio::task::spawn_blocking(move || transcendence::http::webapp::build_for_dev(&web_dir))
+            .await?;
+    }
     let app = Application::build(settings).await?;
     app.shutdown().on_signals();
     app.run_until_stopped().await?;

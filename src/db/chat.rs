@@ -227,6 +227,8 @@ pub struct ChatSummary {
     pub chat_id: String,
     pub peer_id: i64,
     pub last_read_id: i64,
+    /// The peer's read marker (read receipts).
+    pub peer_last_read_id: i64,
     pub last_message: ChatMessage,
     pub unread: i64,
 }
@@ -239,8 +241,15 @@ pub async fn list(
     before: i64,
     limit: i64,
 ) -> QueryResult<Vec<ChatSummary>> {
-    let rows: Vec<(String, i64, i64, ChatMessage)> = chat_members::table
+    let peer = diesel::alias!(chat_members as peer);
+    let rows: Vec<(String, i64, i64, i64, ChatMessage)> = chat_members::table
         .inner_join(chat_messages::table.on(chat_messages::id.eq(chat_members::last_message_id)))
+        .inner_join(
+            peer.on(peer
+                .field(chat_members::chat_id)
+                .eq(chat_members::chat_id)
+                .and(peer.field(chat_members::user_id).eq(chat_members::peer_id))),
+        )
         .filter(chat_members::user_id.eq(user))
         .filter(chat_members::last_message_id.gt(0))
         .filter(chat_members::last_message_id.lt(before))
@@ -250,17 +259,19 @@ pub async fn list(
             chat_members::chat_id,
             chat_members::peer_id,
             chat_members::last_read_id,
+            peer.field(chat_members::last_read_id),
             ChatMessage::as_select(),
         ))
         .load(conn)
         .await?;
     let mut out = Vec::with_capacity(rows.len());
-    for (chat_id, peer_id, last_read_id, last_message) in rows {
+    for (chat_id, peer_id, last_read_id, peer_last_read_id, last_message) in rows {
         let unread = unread_in(conn, user, &chat_id, last_read_id).await?;
         out.push(ChatSummary {
             chat_id,
             peer_id,
             last_read_id,
+            peer_last_read_id,
             last_message,
             unread,
         });

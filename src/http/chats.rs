@@ -36,6 +36,8 @@ pub struct ChatView {
     /// Messages from the peer after the caller's read marker.
     pub unread: i64,
     pub last_read_id: i64,
+    /// How far the peer has read: your messages up to this id are seen.
+    pub peer_last_read_id: i64,
 }
 
 /// The caller's conversations, most recent first.
@@ -74,6 +76,7 @@ pub async fn list(
                 last_message: row.last_message.into(),
                 unread: row.unread,
                 last_read_id: row.last_read_id,
+                peer_last_read_id: row.peer_last_read_id,
             },
         ));
     }

@@ -14,6 +14,7 @@ pub mod pagination;
 pub mod social;
 pub mod tournaments;
 pub mod users;
+pub mod webapp;
 pub mod ws;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -45,7 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::scope("/api/leaderboard").configure(games::configure_leaderboard))
         .service(web::scope("/api/tournaments").configure(tournaments::configure))
         .service(web::scope("/api").configure(social::configure))
-        .service(web::scope("/media/avatars").configure(avatars::configure));
+        .service(web::scope("/media/avatars").configure(avatars::configure))
+        .configure(webapp::configure);
 }
 
 fn json_config() -> web::JsonConfig {

@@ -32,6 +32,7 @@ use crate::error::{ErrorBody, ErrorCode};
         two_factor::setup,
         two_factor::enable,
         two_factor::disable,
+        oauth::providers,
         oauth::authorize,
         oauth::link,
         oauth::callback,

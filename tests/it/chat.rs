@@ -328,6 +328,12 @@ async fn unread_counts_and_read_receipts_reach_every_session() {
         )
         .await;
     assert_eq!(back.expect(200)["last_read_id"], ids[2]);
+
+    // The sender's list carries the receipt too (for a client that loads).
+    let list = app.get("/api/chats", Some(&a)).await;
+    let row = &list.expect(200)["items"][0];
+    assert_eq!(row["peer_last_read_id"], ids[2]);
+    assert_eq!(row["last_read_id"], 0);
 }
 
 #[actix_web::test]

@@ -22,11 +22,11 @@ use crate::support::{Reply, TestApp, spawn_app_with};
 
 const MODULE: &str = "/usr/lib/nginx/modules/ngx_http_modsecurity_module.so";
 
-struct Gateway {
+pub(crate) struct Gateway {
     child: Child,
     port: u16,
     http_port: u16,
-    origin: String,
+    pub(crate) origin: String,
     cert: Vec<u8>,
     prefix: PathBuf,
 }
@@ -71,7 +71,7 @@ fn gateway_installed() -> bool {
 }
 
 /// A test server behind a gateway of its own.
-async fn behind_gateway() -> Option<(TestApp, Gateway)> {
+pub(crate) async fn behind_gateway() -> Option<(TestApp, Gateway)> {
     if !gateway_installed() {
         return None;
     }
@@ -656,4 +656,37 @@ async fn the_gateways_own_errors_are_json() {
     let down = client.get("/api/users/me", None).await.unwrap();
     assert_eq!(down.status, 503);
     assert_eq!(down.body["code"], "service_unavailable");
+}
+
+#[actix_web::test]
+async fn the_web_client_is_served_with_one_strict_policy() {
+    let Some((_app, gw)) = behind_gateway().await else {
+        return;
+    };
+    let client = gw.client(8);
+    for page in ["/", "/oauth/42"] {
+        let reply = client.get(page, None).await.unwrap();
+        assert_eq!(reply.status, 200, "{page}");
+        assert!(
+            reply.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        // The gateway's policy only (the backend's copy is dropped), and
+        // nothing from elsewhere: not even another host's websocket.
+        let policies: Vec<_> = reply
+            .headers
+            .get_all("content-security-policy")
+            .iter()
+            .collect();
+        assert_eq!(policies.len(), 1, "{policies:?}");
+        let policy = policies[0].to_str().unwrap();
+        assert!(policy.contains("connect-src 'self';"), "{policy}");
+        assert!(
+            !policy.contains("wss:") && !policy.contains('*'),
+            "{policy}"
+        );
+        assert_eq!(reply.headers.get_all("x-frame-options").iter().count(), 1);
+    }
 }

@@ -39,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/2fa/setup").route(web::post().to(two_factor::setup)))
         .service(web::resource("/2fa/enable").route(web::post().to(two_factor::enable)))
         .service(web::resource("/2fa/disable").route(web::post().to(two_factor::disable)))
+        .service(web::resource("/providers").route(web::get().to(oauth::providers)))
         .service(web::resource("/oauth/42/authorize").route(web::get().to(oauth::authorize)))
         .service(web::resource("/oauth/42/callback").route(web::get().to(oauth::callback)))
         .service(web::resource("/oauth/42/link").route(web::post().to(oauth::link)));

@@ -80,6 +80,22 @@ async fn start(
     ))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct ProvidersResponse {
+    /// Sign-in with the 42 Intranet is configured (`/api/auth/oauth/42/…`).
+    pub oauth42: bool,
+}
+
+/// Which sign-in methods this server offers besides a password, so a
+/// client shows only the buttons that work.
+#[utoipa::path(get, path = "/api/auth/providers", tag = "oauth",
+    responses((status = 200, body = ProvidersResponse)))]
+pub async fn providers(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(ProvidersResponse {
+        oauth42: state.settings.oauth42.is_some(),
+    })
+}
+
 /// Redirects the browser to the 42 consent page.
 #[utoipa::path(get, path = "/api/auth/oauth/42/authorize", tag = "oauth",
     responses(
