@@ -3,6 +3,15 @@
 # as an unprivileged user. No libpq is needed: PostgreSQL is reached through
 # diesel-async's pure-Rust driver, and TLS to the 42 API through rustls.
 
+# The web client: built with Node, served by the binary from WEB_DIR.
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web/index.html web/tsconfig.json web/vite.config.ts ./
+COPY web/src ./src
+RUN npm run build
+
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 # Dependencies first, so they are cached while only the sources change.
@@ -22,10 +31,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /var/lib/transcendence --create-home transcendence
 COPY --from=build /src/target/release/transcendence /usr/local/bin/transcendence
+COPY --from=web /web/dist /usr/share/transcendence/web
 USER transcendence
 WORKDIR /var/lib/transcendence
 ENV BIND_ADDR=0.0.0.0:8000 \
     DATA_DIR=/var/lib/transcendence/data \
+    WEB_DIR=/usr/share/transcendence/web \
     LOG_FORMAT=json
 EXPOSE 8000
 # Creates the database if needed and applies migrations before serving.

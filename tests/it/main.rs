@@ -4,6 +4,7 @@
 mod accounts;
 mod avatars;
 mod binary;
+mod browser;
 mod chat;
 mod errors;
 mod game;

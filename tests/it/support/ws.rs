@@ -191,3 +191,20 @@ impl TestApp {
         ws
     }
 }
+
+impl WsClient {
+    /// For long-lived clients (bots): the next event, `Ok(None)` when
+    /// nothing came within `wait`, `Err(())` when the connection ended.
+    pub async fn next_within(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
+        loop {
+            match tokio::time::timeout(wait, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Ok(Some(serde_json::from_str(&text).unwrap()));
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return Err(()),
+                Ok(Some(Ok(_))) => {}
+            }
+        }
+    }
+}
