@@ -385,6 +385,16 @@ pub async fn notify_offline(
     message: &ChatMessage,
 ) -> QueryResult<super::notifications::StoredNotification> {
     conn.transaction(async |conn| {
+        // One writer at a time per recipient and conversation (the rooms
+        // write notifications from concurrent tasks): lock the recipient's
+        // membership row, so the next one sees this one's count.
+        chat_members::table
+            .find((user, &message.chat_id))
+            .select(chat_members::user_id)
+            .for_update()
+            .get_result::<i64>(conn)
+            .await
+            .optional()?;
         let previous: Option<serde_json::Value> = diesel::delete(
             notifications::table
                 .filter(notifications::user_id.eq(user))
@@ -400,16 +410,21 @@ pub async fn notify_offline(
         .get_result(conn)
         .await
         .optional()?;
-        let count = previous
-            .as_ref()
-            .and_then(|p| p.get("count").and_then(serde_json::Value::as_i64))
+        let previous_field = |name: &str| {
+            previous
+                .as_ref()
+                .and_then(|p| p.get(name).and_then(serde_json::Value::as_i64))
+        };
+        let count = previous_field("count").unwrap_or(0) + 1;
+        // Tasks may take the lock out of order: keep the newest message.
+        let last_message_id = previous_field("last_message_id")
             .unwrap_or(0)
-            + 1;
+            .max(message.id);
         let event = Notification::ChatMessage {
             chat_id: message.chat_id.clone(),
             from: message.sender_id,
             count,
-            last_message_id: message.id,
+            last_message_id,
         };
         super::notifications::record(conn, user, &event).await
     })
