@@ -192,6 +192,11 @@ try {
   await alice.getByTestId('tfa-qr').waitFor();
   const secret = (await alice.getByTestId('tfa-secret').textContent()).trim();
   await shot(alice, '09-2fa-setup');
+  // A wrong code is an error on the form, not a logout.
+  const wrong = totp(secret) === '000000' ? '111111' : '000000';
+  await alice.getByTestId('tfa-code').fill(wrong);
+  await alice.getByRole('button', { name: 'Turn on' }).click();
+  await alice.getByTestId('tfa').getByRole('alert').filter({ hasText: /code/i }).waitFor();
   await alice.getByTestId('tfa-code').fill(totp(secret));
   await alice.getByRole('button', { name: 'Turn on' }).click();
   const codes = alice.getByTestId('recovery-codes').locator('code');

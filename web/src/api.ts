@@ -4,7 +4,10 @@
 // Refresh tokens rotate and a reused one revokes the whole session, so two
 // tabs must never refresh with the same token: a refresh runs under a Web
 // Lock shared by every tab of this origin, and re-reads the stored pair
-// first (another tab may just have refreshed it).
+// first (another tab may just have refreshed it). Within a tab, one
+// refresh at a time. (Web Locks need a secure context: over plain http on
+// another host than localhost, only the in-tab guard and the jittered
+// timers below keep tabs apart.)
 
 export interface User {
   id: number;
@@ -134,7 +137,10 @@ const EARLY_MS = 60_000;
 
 let session: Stored | null = load();
 let refreshTimer: number | undefined;
+let inFlight: Promise<void> | null = null;
 const logoutListeners = new Set<() => void>();
+/** The error codes that mean "this login session is over". */
+const SESSION_OVER = new Set(['unauthorized', 'invalid_token', 'session_revoked', 'token_expired', 'refresh_token_reused']);
 
 function load(): Stored | null {
   try {
@@ -155,17 +161,31 @@ function save(value: Stored | null): void {
 function schedule(): void {
   clearTimeout(refreshTimer);
   if (!session) return;
-  const wait = Math.max(1000, session.accessExpiresAt - EARLY_MS - Date.now());
+  // Jitter, so that tabs sharing the pair do not all wake at once.
+  const wait = Math.max(1000, session.accessExpiresAt - EARLY_MS - Date.now()) + Math.random() * 10_000;
   refreshTimer = window.setTimeout(() => void refresh().catch(() => undefined), wait);
+}
+
+/** The user a stored pair belongs to (the access token's subject). */
+function subject(value: Stored | null): string | null {
+  if (!value) return null;
+  try {
+    return JSON.parse(atob(value.access.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))).sub ?? null;
+  } catch {
+    return null;
+  }
 }
 
 // Another tab logged in, refreshed or logged out.
 window.addEventListener('storage', (event) => {
   if (event.key !== KEY) return;
-  const had = session !== null;
+  const before = subject(session);
   session = load();
   schedule();
-  if (had && !session) logoutListeners.forEach((f) => f());
+  const after = subject(session);
+  if (before === after) return; // a refresh
+  if (before && !after) logoutListeners.forEach((f) => f());
+  else location.reload(); // logged in here too, or as someone else: start over
 });
 
 export function loggedIn(): boolean {
@@ -206,14 +226,25 @@ export async function accessToken(): Promise<string> {
   return session.access;
 }
 
-async function refresh(): Promise<void> {
-  await withLock(async () => {
+/** Refreshes the pair, unless another tab did meanwhile. `rejected` is an
+ * access token the server refused as expired: it must be replaced even if
+ * our clock thinks it is still good. */
+function refresh(rejected?: string): Promise<void> {
+  inFlight ??= withLock(() => refreshLocked(rejected)).finally(() => {
+    inFlight = null;
+  });
+  return inFlight;
+}
+
+async function refreshLocked(rejected?: string): Promise<void> {
+  {
     const stored = load();
     if (!stored) {
       forget();
       return;
     }
-    if (stored.accessExpiresAt - EARLY_MS > Date.now()) {
+    const stillGood = stored.accessExpiresAt - EARLY_MS > Date.now() && stored.access !== rejected;
+    if (stillGood) {
       session = stored; // another tab refreshed already
       schedule();
       return;
@@ -230,7 +261,7 @@ async function refresh(): Promise<void> {
     } else {
       throw await errorOf(res);
     }
-  });
+  }
 }
 
 async function errorOf(res: Response): Promise<ApiError> {
@@ -272,9 +303,10 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     if (res.status === 204) return undefined as T;
     if (res.ok) return (await res.json()) as T;
     const error = await errorOf(res);
-    if (res.status === 401 && !options.anonymous) {
+    // A 401 may also be a wrong 2FA code: only these end the session here.
+    if (res.status === 401 && !options.anonymous && SESSION_OVER.has(error.code)) {
       if (error.code === 'token_expired' && attempt === 0 && session) {
-        session.accessExpiresAt = 0; // force a refresh
+        await refresh(headers.authorization.slice('Bearer '.length));
         continue;
       }
       forget();
@@ -283,11 +315,19 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   }
 }
 
+/** Ends this login session (or every one of the account) on the server,
+ * then here. Forgets the tokens even when the server cannot be reached. */
 export async function logout(everywhere: boolean): Promise<void> {
-  const stored = session;
   try {
-    if (everywhere) await api('POST', '/api/auth/logout-all');
-    else if (stored) await api('POST', '/api/auth/logout', { refresh_token: stored.refresh }, { anonymous: true });
+    if (everywhere) {
+      await api('POST', '/api/auth/logout-all');
+    } else {
+      // Read under the lock: a refresh in another tab may be rotating it.
+      const stored = await withLock(async () => load());
+      if (stored) await api('POST', '/api/auth/logout', { refresh_token: stored.refresh }, { anonymous: true });
+    }
+  } catch {
+    // The tokens are forgotten anyway; the server ends them at expiry.
   } finally {
     forget();
   }

@@ -48,10 +48,15 @@ export function append(parent: Node, children: Child[]): void {
   }
 }
 
-/** Replaces every child of `el`. */
+/** Replaces every child of `el`. An element that had the focus and is
+ * put back (a form kept across renders) keeps it. */
 export function mount(el: Element, ...children: Child[]): void {
+  const focused = document.activeElement;
   el.replaceChildren();
   append(el, children);
+  if (focused instanceof HTMLElement && focused !== document.body && focused.isConnected && document.activeElement !== focused) {
+    focused.focus({ preventScroll: true });
+  }
 }
 
 let toastSeq = 0;
@@ -66,7 +71,9 @@ export function toast(message: string, kind: 'info' | 'error' = 'info', action?:
     h('button', { class: 'close', 'aria-label': 'Dismiss', onclick: () => item.remove() }, '×'),
   );
   box.appendChild(item);
-  setTimeout(() => item.remove(), action ? 15000 : 6000);
+  // Gone after a while, but not from under the keyboard focus.
+  const expire = () => (item.contains(document.activeElement) ? setTimeout(expire, 3000) : item.remove());
+  setTimeout(expire, action ? 15000 : 6000);
 }
 
 /** A labelled input: `field('Username', input)`. */

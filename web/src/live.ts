@@ -34,7 +34,10 @@ export class Live {
   private attempt = 0;
   private retryTimer: number | undefined;
   private running = false;
-  /** The largest ids seen: where a reconnect resumes. */
+  /** Bumped by start and stop: a connect from an older run gives up. */
+  private generation = 0;
+  /** The largest ids seen: where a reconnect resumes (set from REST
+   * before the first connect, so nothing between the two is missed). */
   lastNotificationId = 0;
   lastChatId = 0;
   state: LinkState = 'offline';
@@ -42,11 +45,13 @@ export class Live {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.generation++;
     void this.connect();
   }
 
   stop(): void {
     this.running = false;
+    this.generation++;
     clearTimeout(this.retryTimer);
     this.ws?.close(1000);
     this.ws = null;
@@ -105,6 +110,7 @@ export class Live {
   }
 
   private async connect(): Promise<void> {
+    const generation = this.generation;
     if (!this.running) return;
     this.setState('connecting');
     let ticket: string;
@@ -112,17 +118,23 @@ export class Live {
       ticket = (await api<{ ticket: string }>('POST', '/api/auth/ws-ticket')).ticket;
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) return; // logged out: the app stops us
-      this.retry();
+      if (generation === this.generation) this.retry();
       return;
     }
-    if (!this.running) return;
-    const params = new URLSearchParams({ ticket });
-    if (this.lastNotificationId > 0) params.set('since', String(this.lastNotificationId));
-    if (this.lastChatId > 0) params.set('chat_since', String(this.lastChatId));
+    if (!this.running || generation !== this.generation) return;
+    // Always resume, from 0 too: whatever happened after the REST snapshot
+    // the app took before starting comes in the replay.
+    const params = new URLSearchParams({
+      ticket,
+      since: String(this.lastNotificationId),
+      chat_since: String(this.lastChatId),
+    });
     const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
     const ws = new WebSocket(`${scheme}://${location.host}/ws?${params}`);
     this.ws = ws;
-    ws.onmessage = (message) => this.receive(message.data);
+    ws.onmessage = (message) => {
+      if (this.ws === ws) this.receive(message.data);
+    };
     ws.onclose = (close) => {
       if (this.ws !== ws) return;
       this.ws = null;
@@ -134,6 +146,18 @@ export class Live {
       if (close.code === 1001 || close.code === 4002) this.attempt = 0;
       this.retry();
     };
+  }
+
+  /** Asks for what was missed on one stream since the last id seen;
+   * retried while the socket stays open. (`chat.replayed` with
+   * `fetch_history` is the app's to handle: it reloads over REST, then
+   * calls this.) */
+  resume(stream: 'notifications' | 'chat', attempt = 0): void {
+    const since = stream === 'chat' ? this.lastChatId : this.lastNotificationId;
+    this.request({ type: `${stream}.resume`, since }).catch((e: RequestError) => {
+      if (e.code === 'offline' || attempt >= 5) return; // a reconnect resumes anyway
+      window.setTimeout(() => this.resume(stream, attempt + 1), 1000 * 2 ** attempt);
+    });
   }
 
   private retry(): void {
@@ -167,12 +191,15 @@ export class Live {
       if (event.type === 'chat.message' && id <= this.lastChatId) return;
       if (event.type === 'chat.message') this.lastChatId = id;
     }
-    if (event.type === 'notifications.replayed' && event.more) {
-      this.send({ type: 'notifications.resume', since: event.up_to });
-    }
-    if (event.type === 'chat.replayed') {
-      if (event.more) this.send({ type: 'chat.resume', since: event.up_to });
-      if (event.fetch_history) this.lastChatId = Math.max(this.lastChatId, event.up_to ?? 0);
+    if (event.type === 'notifications.replayed' && event.more) this.resume('notifications');
+    if (event.type === 'chat.replayed' && event.more) this.resume('chat');
+    // A replay the server could not finish (the one the URL asked for has
+    // no id): ask again for both streams; what was already seen is skipped.
+    if (event.type === 'error' && event.code === 'service_unavailable' && (event.id === undefined || event.id === null)) {
+      window.setTimeout(() => {
+        this.resume('notifications');
+        this.resume('chat');
+      }, 1000);
     }
     const id = event.id;
     if (id !== undefined && id !== null && REPLIES.has(event.type)) {

@@ -3,13 +3,13 @@
 // fragment (`#/chat/7_9`), so the server has one page to serve.
 
 import './style.css';
-import { ApiError, api, loggedIn, onLogout, type Notification } from './api';
+import { ApiError, api, loggedIn, onLogout, type LiveMatch, type Notification } from './api';
 import { h, mount, toast } from './dom';
 import { live } from './live';
 import { changed, chatUnreadTotal, endSession, startSession, store } from './state';
 import { authView, finishOAuth } from './views/auth';
 import { chatView } from './views/chat';
-import { gameView } from './views/game';
+import { gameView, playingMatch } from './views/game';
 import { leaderboardView } from './views/leaderboard';
 import { notificationsView, describe, acceptInvite } from './views/notifications';
 import { peopleView } from './views/people';
@@ -39,6 +39,8 @@ const routes: [RegExp, View][] = [
 const app = document.getElementById('app')!;
 let cleanup: Cleanup;
 let main: HTMLElement | null = null;
+/** The shell's own subscriptions, dropped at logout. */
+let shellOffs: (() => void)[] = [];
 
 export function go(path: string): void {
   if (location.hash === `#${path}`) route();
@@ -54,7 +56,7 @@ function route(): void {
     renderLoggedOut();
     return;
   }
-  if (!main) return;
+  if (!main || !store.me) return; // the session is still loading
   if (typeof cleanup === 'function') cleanup();
   cleanup = undefined;
   const path = currentPath();
@@ -80,6 +82,8 @@ function route(): void {
 
 function renderLoggedOut(): void {
   main = null;
+  shellOffs.forEach((off) => off());
+  shellOffs = [];
   if (typeof cleanup === 'function') cleanup();
   cleanup = undefined;
   const mode = currentPath() === '/register' ? 'register' : 'login';
@@ -87,7 +91,9 @@ function renderLoggedOut(): void {
 }
 
 function badge(count: number, label: string): HTMLElement | null {
-  return count > 0 ? h('span', { class: 'badge', 'aria-label': `${count} ${label}` }, count > 99 ? '99+' : String(count)) : null;
+  if (count <= 0) return null;
+  return h('span', null, h('span', { class: 'badge', 'aria-hidden': 'true' }, count > 99 ? '99+' : String(count)),
+    h('span', { class: 'sr-only' }, ` (${count} ${label})`));
 }
 
 function renderShell(): void {
@@ -109,10 +115,13 @@ function renderShell(): void {
     link.textContent = text;
     link.className = `link-state ${live.state}`;
   };
-  changed('unread', refreshCounters);
-  changed('chats', refreshCounters);
-  changed('me', refreshMe);
-  live.on('link', refreshLink);
+  shellOffs.forEach((off) => off());
+  shellOffs = [
+    changed('unread', refreshCounters),
+    changed('chats', refreshCounters),
+    changed('me', refreshMe),
+    live.on('link', refreshLink),
+  ];
   main = h('main', { id: 'main', tabindex: '-1' });
   mount(
     app,
@@ -138,12 +147,21 @@ function renderShell(): void {
 
 async function onSignedIn(): Promise<void> {
   renderShell();
-  try {
-    await startSession();
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return; // onLogout takes over
-    toast(`Could not load your session: ${e instanceof Error ? e.message : e}`, 'error');
+  mount(main!, h('p', { role: 'status' }, 'Loading…'));
+  // Until the session has loaded, nothing is routed; a failure (the server
+  // restarting, say) is retried with backoff.
+  for (let attempt = 0; loggedIn(); attempt++) {
+    try {
+      await startSession();
+      break;
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 401) return; // onLogout takes over
+      const wait = Math.min(30, 2 ** attempt);
+      mount(main!, h('p', { role: 'alert' }, `Could not load your session (${e instanceof Error ? e.message : e}). Trying again in ${wait} s…`));
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    }
   }
+  if (!loggedIn()) return;
   if (currentPath() === '/login' || currentPath() === '/register') go('/');
   else route();
 }
@@ -154,10 +172,33 @@ onLogout(() => {
   renderLoggedOut();
 });
 
+/** Takes the player to a match, unless they are playing another one (a
+ * tournament pairing can be ready while a match is on: leaving it would
+ * pause it and count against them). */
+function toMatch(matchId: number, text: string): void {
+  const onGame = /^\/game\/(\d+)$/.exec(currentPath());
+  if (playingMatch !== null && playingMatch !== matchId) {
+    toast(`${text} Finish this one first.`, 'info', { label: 'Go now', run: () => go(`/game/${matchId}`) });
+  } else if (!onGame || Number(onGame[1]) !== matchId) {
+    toast(text);
+    go(`/game/${matchId}`);
+  }
+}
+
 // Events that matter whatever the screen.
-live.on('game.match_found', (e) => {
-  toast(`Match found against ${e.opponent.display_name}.`);
-  go(`/game/${e.match_id}`);
+live.on('game.match_found', (e) => toMatch(e.match_id, `Match found against ${e.opponent.display_name}.`));
+// A reconnect may have missed a match_found: a live match of mine that I
+// am not looking at is offered again.
+live.on('hello', async () => {
+  try {
+    const matches = await api<LiveMatch[]>('GET', '/api/matches/live');
+    const mine = matches.find((m) => m.players.left.id === store.me?.id || m.players.right.id === store.me?.id);
+    if (mine && !currentPath().startsWith(`/game/${mine.match_id}`)) {
+      toast('You have a match in progress.', 'info', { label: 'Go to it', run: () => go(`/game/${mine.match_id}`) });
+    }
+  } catch {
+    // the Play page shows it too
+  }
 });
 live.on('game.invite_expired', () => toast('An invitation expired.'));
 live.on('notification', (e) => {
@@ -165,12 +206,26 @@ live.on('notification', (e) => {
   if (n.read_at) return;
   if (n.kind === 'game_invite') {
     toast(describe(n), 'info', { label: 'Accept', run: () => void acceptInvite(n) });
-  } else if (n.kind !== 'chat_message' && n.kind !== 'tournament_match_ready') {
+  } else if (n.kind === 'tournament_match_ready') {
+    // Normally game.match_found brings the player there; after a
+    // reconnect this replayed notification may be the only word of it.
+    if (Date.parse(n.payload.deadline) > Date.now() && !currentPath().startsWith(`/game/${n.payload.match_id}`)) {
+      toast(describe(n), 'info', { label: 'Play', run: () => go(`/game/${n.payload.match_id}`) });
+    }
+  } else if (n.kind !== 'chat_message') {
     toast(describe(n));
   }
 });
 
-window.addEventListener('hashchange', route);
+window.addEventListener('hashchange', () => {
+  // The skip link's target, not a route.
+  if (location.hash === '#main') return;
+  route();
+});
+document.querySelector<HTMLAnchorElement>('a.skip')?.addEventListener('click', (e) => {
+  e.preventDefault();
+  document.getElementById('main')?.focus();
+});
 
 async function boot(): Promise<void> {
   try {

@@ -46,31 +46,40 @@ export async function loadMe(): Promise<Me> {
   return store.me;
 }
 
-/** Loads the counters and the resume points, then opens the socket. */
-export async function startSession(): Promise<void> {
-  const [me, unread, notes, chats] = await Promise.all([
-    api<Me>('GET', '/api/users/me'),
+/** The counters (and the chat resume point) from REST. */
+async function loadCounters(): Promise<void> {
+  const [unread, chats] = await Promise.all([
     api<{ unread: number }>('GET', '/api/notifications/unread-count'),
-    api<Page<Notification>>('GET', '/api/notifications?limit=1'),
     api<Page<Chat>>('GET', '/api/chats?limit=100'),
   ]);
-  store.me = me;
   store.unreadNotifications = unread.unread;
   store.chatUnread.clear();
   for (const chat of chats.items) {
     store.chatUnread.set(chat.chat_id, chat.unread);
     store.presence.set(chat.peer.id, chat.peer_presence.presence);
   }
-  live.lastNotificationId = Math.max(live.lastNotificationId, notes.items[0]?.id ?? 0);
   live.lastChatId = Math.max(live.lastChatId, ...chats.items.map((c) => c.last_message.id));
-  notify('me');
   notify('unread');
   notify('chats');
+}
+
+/** Loads who I am, the counters and the resume points, then opens the
+ * socket. */
+export async function startSession(): Promise<void> {
+  const [me, notes] = await Promise.all([
+    api<Me>('GET', '/api/users/me'),
+    api<Page<Notification>>('GET', '/api/notifications?limit=1'),
+    loadCounters(),
+  ]);
+  store.me = me;
+  live.lastNotificationId = Math.max(live.lastNotificationId, notes.items[0]?.id ?? 0);
+  notify('me');
   live.start();
 }
 
 export function endSession(): void {
   live.stop();
+  hellos = 0;
   store.me = null;
   store.unreadNotifications = 0;
   store.chatUnread.clear();
@@ -78,6 +87,30 @@ export function endSession(): void {
   live.lastNotificationId = 0;
   live.lastChatId = 0;
 }
+
+// Counters are not replayed: after a reconnect (reads may have happened
+// elsewhere meanwhile), ask again.
+let hellos = 0;
+live.on('hello', () => {
+  if (hellos++ > 0) void loadCounters().catch(() => undefined);
+});
+
+// More chat was missed than the server replays: reload over REST, then
+// resume from the newest message held.
+live.on('chat.replayed', (e) => {
+  if (e.fetch_history) void loadCounters().then(() => live.resume('chat'), () => undefined);
+});
+
+// An invitation that expired is no longer something to answer.
+live.on('game.invite_expired', async (e) => {
+  try {
+    const page = await api<Page<Notification>>('GET', '/api/notifications?unread_only=true&limit=100');
+    const stale = page.items.find((n) => n.kind === 'game_invite' && n.payload.invite_id === e.invite_id);
+    if (stale) await api('POST', `/api/notifications/${stale.id}/read`);
+  } catch {
+    // it stays listed; accepting it answers not_found and marks it read
+  }
+});
 
 live.on('notifications.unread', (e) => {
   store.unreadNotifications = e.unread;

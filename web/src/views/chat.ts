@@ -42,6 +42,7 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
     try {
       chats = (await api<Page<Chat>>('GET', '/api/chats?limit=100')).items;
       renderList();
+      onChats();
     } catch (e) {
       mount(list, h('li', { class: 'error', role: 'alert' }, errorText(e)));
     }
@@ -59,7 +60,9 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
       void loadList();
     }
   }));
-  offs.push(live.on('chat.replayed', (e) => { if (e.fetch_history) void loadList(); }));
+  let onChats = () => {};
+  let onHistoryGap = () => void loadList();
+  offs.push(live.on('chat.replayed', (e) => { if (e.fetch_history) onHistoryGap(); }));
 
   if (!chatId) {
     mount(pane, h('p', { class: 'muted' }, 'Choose a conversation.'));
@@ -73,7 +76,8 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
   const peerId = peerOf(chatId);
   const title = h('h2', null, '…');
   const typing = h('p', { class: 'typing muted', 'aria-live': 'polite', 'data-testid': 'typing' });
-  const log = h('ol', { class: 'messages', 'aria-live': 'polite', 'aria-label': 'Messages', 'data-testid': 'messages' });
+  // Announced only once the history is in (not 50 old messages at once).
+  const log = h('ol', { class: 'messages', role: 'log', 'aria-live': 'off', 'aria-label': 'Messages', 'data-testid': 'messages' });
   const older = h('button', { class: 'link', hidden: true }, 'Load older messages');
   const box = h('textarea', { name: 'body', rows: '2', maxlength: '2000', 'aria-label': 'Message', placeholder: 'Write a message…', 'data-testid': 'chat-input' });
   const shown = new Map<number, Shown>();
@@ -89,12 +93,15 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
     }
     lastMine?.row.appendChild(h('small', { class: 'seen', 'data-testid': 'seen' }, 'Seen'));
   };
-  const rowFor = (m: ChatMessage, pending = false) => h('li', { class: `${isMine(m) ? 'mine' : 'theirs'}${pending ? ' pending' : ''}`, 'data-id': String(m.id) },
+  const rowFor = (m: ChatMessage, pending = false) => h('li', { class: `${isMine(m) ? 'mine' : 'theirs'}${pending ? ' pending' : ''}`, 'data-id': String(m.id), 'data-client-id': m.client_msg_id },
     h('p', null, m.body),
     h('small', { class: 'muted' }, pending ? 'Sending…' : new Date(m.created_at).toLocaleTimeString()));
   /** Puts a stored message in id order (replays and live ones may interleave). */
   const place = (m: ChatMessage) => {
     if (m.chat_id !== chatId || shown.has(m.id)) return;
+    // A send that timed out but was stored: the message replaces its
+    // "not sent" row.
+    if (isMine(m)) log.querySelector(`li.pending[data-client-id="${CSS.escape(m.client_msg_id)}"]`)?.remove();
     const row = rowFor(m);
     const after = [...shown.values()].filter((s) => s.message.id > m.id).sort((a, b) => a.message.id - b.message.id)[0];
     if (after) log.insertBefore(row, after.row);
@@ -102,12 +109,14 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
     shown.set(m.id, { message: m, row });
   };
   let readTimer: number | undefined;
+  /** Moves the read marker to the newest message shown (over REST, which
+   * works while the socket reconnects too; the server tells every socket). */
   const readToEnd = () => {
     clearTimeout(readTimer);
     readTimer = window.setTimeout(() => {
       const newest = Math.max(0, ...[...shown.values()].filter((s) => !isMine(s.message)).map((s) => s.message.id));
       if (newest > 0 && (store.chatUnread.get(chatId) ?? 0) > 0 && document.visibilityState === 'visible') {
-        live.send({ type: 'chat.read', chat_id: chatId, up_to_id: newest });
+        api('POST', `/api/chats/${chatId}/read`, { up_to_id: newest }).catch(() => undefined);
       }
     }, 300);
   };
@@ -124,9 +133,11 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
       if (!(e instanceof Error && 'status' in e && (e as any).status === 404)) toast(errorText(e), 'error');
     }
   };
-  older.addEventListener('click', () => {
+  older.addEventListener('click', async () => {
     const oldest = Math.min(...[...shown.keys()]);
-    void loadPage(oldest);
+    log.setAttribute('aria-live', 'off');
+    await loadPage(oldest);
+    log.setAttribute('aria-live', 'polite');
   });
 
   const send = async (body: string, clientMsgId: string, pendingRow: HTMLElement) => {
@@ -161,7 +172,7 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
     void send(body, clientMsgId, pendingRow);
   } }, box, h('button', { class: 'primary', type: 'submit', 'data-testid': 'chat-send' }, 'Send'));
   box.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
       e.preventDefault();
       composer.requestSubmit();
     }
@@ -176,12 +187,23 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
     } catch (e) {
       mount(title, h('span', { class: 'error' }, errorText(e)));
     }
-    const known = chats.find((c) => c.chat_id === chatId);
-    if (known) peerRead = known.peer_last_read_id;
     await loadPage();
     scrollDown();
+    log.setAttribute('aria-live', 'polite');
     readToEnd();
   })();
+  // The receipt the list knows (it may load after the messages).
+  onChats = () => {
+    const known = chats.find((c) => c.chat_id === chatId);
+    if (known && peerRead < known.peer_last_read_id) {
+      peerRead = known.peer_last_read_id;
+      markSeen();
+    }
+  };
+  onHistoryGap = () => {
+    void loadList();
+    void loadPage().then(readToEnd);
+  };
 
   let typingTimer: number | undefined;
   offs.push(live.on('chat.message', (e) => {
@@ -205,13 +227,8 @@ export function chatView(root: HTMLElement, [chatId]: string[]): () => void {
     peerRead = Math.max(peerRead, e.up_to_id);
     markSeen();
   }));
-  offs.push(changed('chats', () => {
-    const known = chats.find((c) => c.chat_id === chatId);
-    if (known && peerRead < known.peer_last_read_id) {
-      peerRead = known.peer_last_read_id;
-      markSeen();
-    }
-  }));
+  // Counters reloaded (after a reconnect): read what is on screen.
+  offs.push(changed('chats', readToEnd));
   const onVisible = () => readToEnd();
   document.addEventListener('visibilitychange', onVisible);
   offs.push(() => document.removeEventListener('visibilitychange', onVisible));

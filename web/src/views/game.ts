@@ -23,6 +23,9 @@ interface MatchInfo {
   rating_changes: Pair<number> | null;
 }
 
+/** The match this tab is playing (its view is open, it has not ended). */
+export let playingMatch: number | null = null;
+
 export function gameView(root: HTMLElement, [id]: string[]): () => void {
   const matchId = Number(id);
   const canvas = h('canvas', { width: String(FIELD.width), height: String(FIELD.height), class: 'pong', role: 'img', 'aria-label': 'Pong field', 'data-testid': 'pong' });
@@ -41,6 +44,8 @@ export function gameView(root: HTMLElement, [id]: string[]): () => void {
   let countdownEnd = 0;
   let paused: string | null = null;
   let ended = false;
+  /** Attached on this socket (a `game.state` came back). */
+  let joined = false;
   let seq = 0;
   const held = { up: false, down: false };
   let mine: number | null = null; // predicted own paddle centre
@@ -59,6 +64,7 @@ export function gameView(root: HTMLElement, [id]: string[]): () => void {
 
   const showEnd = (winner: number | null, final: Pair<number>, reason: string | null, changes: Pair<number> | null) => {
     ended = true;
+    if (playingMatch === matchId) playingMatch = null;
     paused = null;
     score = final;
     renderBoard();
@@ -106,13 +112,17 @@ export function gameView(root: HTMLElement, [id]: string[]): () => void {
   };
 
   function onState(e: ServerEvent): void {
+    joined = true;
     role = e.role;
+    if (role !== 'spectator' && e.phase !== 'ended') playingMatch = matchId;
     players = e.players;
     pointsToWin = e.points_to_win;
     interp.reset(e.tick_rate);
     interp.push(e.snapshot);
     score = e.snapshot.score;
-    seq = 0; // a fresh socket numbers inputs from 1 again
+    // Go on from the last input the server took: it forgets it only when
+    // none of this user's sockets stayed attached (then it says 0).
+    seq = role === 'spectator' ? 0 : e.snapshot.last_input_seq[role];
     mine = role === 'spectator' ? null : e.snapshot.paddles[role];
     countdownEnd = e.phase === 'countdown' ? performance.now() + e.countdown * 1000 : 0;
     paused = e.waiting_for?.length ? 'Waiting for the other player to join…' : null;
@@ -121,6 +131,8 @@ export function gameView(root: HTMLElement, [id]: string[]): () => void {
       : `You are on the ${role}. Move with ↑/↓ or W/S.`;
     renderBoard();
     if (e.phase === 'ended') status.textContent = 'The match is over.';
+    // The server let go of our keys while we were away: say what we hold.
+    if (held.up || held.down) sendInput();
   }
 
   const sendInput = () => {
@@ -179,7 +191,10 @@ export function gameView(root: HTMLElement, [id]: string[]): () => void {
     })),
     live.on('game.ended', mineOnly((e) => showEnd(e.winner, e.score, e.reason, e.rating_changes))),
     // A new socket (after a drop or a reload) must attach to the match again.
-    live.on('hello', () => { if (!ended) void join(); }),
+    live.on('hello', () => {
+      joined = false;
+      if (!ended) void join();
+    }),
   ];
 
   const draw = (now: number) => {
@@ -234,6 +249,7 @@ export function gameView(root: HTMLElement, [id]: string[]): () => void {
     window.removeEventListener('keyup', onKeyUp);
     window.removeEventListener('blur', onBlur);
     offs.forEach((off) => off());
-    if (!ended) live.send({ type: 'game.leave', match_id: matchId });
+    if (playingMatch === matchId) playingMatch = null;
+    if (joined && !ended) live.send({ type: 'game.leave', match_id: matchId });
   };
 }

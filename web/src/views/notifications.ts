@@ -3,7 +3,7 @@
 
 import { api, type Notification, type Page } from '../api';
 import { errorText, h, mount, timeAgo, toast } from '../dom';
-import { live } from '../live';
+import { RequestError, live } from '../live';
 import { empty, fill } from './common';
 
 export function describe(n: Notification): string {
@@ -32,7 +32,12 @@ export async function acceptInvite(n: Notification): Promise<void> {
     await live.request({ type: 'game.invite.accept', invite_id: n.payload.invite_id });
     await markRead(n);
   } catch (e) {
-    toast(`Could not accept: ${errorText(e)}`, 'error');
+    if (e instanceof RequestError && e.code === 'not_found') {
+      toast('This invitation has expired or was withdrawn.', 'error');
+      await markRead(n).catch(() => undefined);
+    } else {
+      toast(`Could not accept: ${errorText(e)}`, 'error');
+    }
   }
 }
 
@@ -56,7 +61,7 @@ function actions(n: Notification, refresh: () => void): HTMLElement[] {
       ];
     case 'game_invite':
       return [
-        act('Accept', () => live.request({ type: 'game.invite.accept', invite_id: p.invite_id }), true),
+        act('Accept', () => acceptInvite(n), true),
         act('Decline', () => live.request({ type: 'game.invite.decline', invite_id: p.invite_id })),
       ];
     case 'chat_message':

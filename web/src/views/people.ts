@@ -29,9 +29,9 @@ export function peopleView(root: HTMLElement): () => void {
     const page = await api<Page<Friend>>('GET', '/api/friends?limit=100');
     for (const f of page.items) store.presence.set(f.id, f.presence);
     if (page.items.length === 0) return empty('No friends yet: search for someone above.');
-    return page.items.map((f) => h('li', { 'data-user': f.username },
+    return page.items.map((f) => h('li', { 'data-user': f.username, 'data-user-id': String(f.id) },
       userChip(f),
-      presenceDot(store.presence.get(f.id) ?? f.presence),
+      h('span', { class: 'dot' }, presenceDot(store.presence.get(f.id) ?? f.presence)),
       h('span', { class: 'muted' }, (store.presence.get(f.id) ?? f.presence) === 'offline' && f.last_seen_at ? `seen ${timeAgo(f.last_seen_at)}` : ''),
       h('div', { class: 'actions' },
         h('a', { class: 'button', href: `#/chat/${f.id < store.me!.id ? `${f.id}_${store.me!.id}` : `${store.me!.id}_${f.id}`}` }, 'Message'),
@@ -106,10 +106,20 @@ export function peopleView(root: HTMLElement): () => void {
   );
   loadAll();
   const offs = [
-    changed('presence', () => void loadFriends()),
+    // Presence changes only touch the dots (a re-render would lose the focus).
+    changed('presence', () => {
+      for (const row of friends.querySelectorAll<HTMLElement>('li[data-user-id]')) {
+        const status = store.presence.get(Number(row.dataset.userId));
+        const dot = row.querySelector('.dot');
+        if (status && dot) mount(dot, presenceDot(status));
+      }
+    }),
     live.on('notification', (e) => {
       if (['friend_request', 'friend_accepted'].includes(e.notification.kind)) loadAll();
     }),
   ];
-  return () => offs.forEach((off) => off());
+  return () => {
+    offs.forEach((off) => off());
+    clearTimeout(timer);
+  };
 }

@@ -2,10 +2,10 @@
 // reload), invitations waiting for you, and live matches to watch.
 
 import { api, type LiveMatch, type Notification, type Page } from '../api';
-import { errorText, h, mount, toast } from '../dom';
+import { type Child, errorText, h, mount, toast } from '../dom';
 import { live } from '../live';
 import { store } from '../state';
-import { empty, fill, userChip } from './common';
+import { empty, userChip } from './common';
 import { acceptInvite, describe } from './notifications';
 
 /** Queued since (this socket's queue entry ends with the socket). */
@@ -13,11 +13,13 @@ let queuedAt: number | null = null;
 live.on('game.match_found', () => { queuedAt = null; });
 live.on('link', (e) => { if (e.state !== 'open') queuedAt = null; });
 
-function queueCard(): HTMLElement {
+function queueCard(): { card: HTMLElement; stop: () => void } {
   const card = h('section', { class: 'card', 'aria-labelledby': 'queue-title' });
   let ticker: number | undefined;
+  let stopped = false;
   const render = () => {
     clearInterval(ticker);
+    if (stopped) return;
     if (queuedAt === null) {
       mount(card, h('h2', { id: 'queue-title' }, 'Quick match'),
         h('p', null, 'Join the queue to be paired with a player of your level.'),
@@ -48,8 +50,22 @@ function queueCard(): HTMLElement {
       } }, 'Leave the queue'));
   };
   render();
-  (card as any).stop = () => clearInterval(ticker);
-  return card;
+  return { card, stop: () => { stopped = true; clearInterval(ticker); } };
+}
+
+/** Fills `box` from `load`, but leaves it alone (and the focus in it)
+ * when what would be shown has not changed. */
+async function refresh<T>(box: HTMLElement, load: () => Promise<T>, view: (data: T) => Child): Promise<void> {
+  try {
+    const data = await load();
+    const key = JSON.stringify(data);
+    if (box.dataset.key === key) return;
+    box.dataset.key = key;
+    mount(box, view(data));
+  } catch (e) {
+    delete box.dataset.key;
+    mount(box, h('p', { class: 'error', role: 'alert' }, errorText(e)));
+  }
 }
 
 export function playView(root: HTMLElement): () => void {
@@ -58,8 +74,7 @@ export function playView(root: HTMLElement): () => void {
   const matches = h('ul', { class: 'matches', 'data-testid': 'live-matches' });
   const queue = queueCard();
   const load = () => {
-    void fill(matches, async () => {
-      const items = await api<LiveMatch[]>('GET', '/api/matches/live');
+    void refresh(matches, () => api<LiveMatch[]>('GET', '/api/matches/live'), (items) => {
       const own = items.find((m) => m.players.left.id === store.me?.id || m.players.right.id === store.me?.id);
       mount(mine, own ? h('p', { class: 'banner', role: 'status' }, 'You are playing a match. ',
         h('a', { class: 'button primary', href: `#/game/${own.match_id}`, 'data-testid': 'rejoin' }, 'Go back to it')) : null);
@@ -69,9 +84,8 @@ export function playView(root: HTMLElement): () => void {
         m.tournament_id ? h('a', { href: `#/tournaments/${m.tournament_id}`, class: 'muted' }, ' (tournament)') : null,
         h('a', { class: 'button', href: `#/game/${m.match_id}` }, 'Watch')));
     });
-    void fill(invites, async () => {
-      const page = await api<Page<Notification>>('GET', '/api/notifications?unread_only=true&limit=50');
-      const open = page.items.filter((n) => n.kind === 'game_invite');
+    void refresh(invites, async () => (await api<Page<Notification>>('GET', '/api/notifications?unread_only=true&limit=50')).items
+      .filter((n) => n.kind === 'game_invite'), (open) => {
       if (open.length === 0) return empty('No invitations. Invite a friend from their profile.');
       return open.map((n) => h('li', null, h('p', null, describe(n)),
         h('div', { class: 'actions' },
@@ -91,7 +105,7 @@ export function playView(root: HTMLElement): () => void {
     h('h1', null, 'Play'),
     mine,
     h('div', { class: 'columns' },
-      queue,
+      queue.card,
       h('section', { class: 'card', 'aria-labelledby': 'invites-title' }, h('h2', { id: 'invites-title' }, 'Invitations'), invites)),
     h('section', { 'aria-labelledby': 'live-title' }, h('h2', { id: 'live-title' }, 'Live matches'), matches),
   );
@@ -101,6 +115,6 @@ export function playView(root: HTMLElement): () => void {
   return () => {
     clearInterval(timer);
     off();
-    (queue as any).stop();
+    queue.stop();
   };
 }

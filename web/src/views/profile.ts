@@ -58,7 +58,7 @@ export function profileView(root: HTMLElement, [id]: string[]): () => void {
       h('div', { class: 'profile-head' },
         h('img', { src: p.avatar_url, alt: `${p.display_name}'s avatar`, class: 'avatar large' }),
         h('div', null,
-          h('h1', null, p.display_name, ' ', presenceDot(presence)),
+          h('h1', null, p.display_name, ' ', h('span', { class: 'dot' }, presenceDot(presence))),
           h('p', { class: 'muted' }, `@${p.username}`, presence === 'offline' && p.last_seen_at ? ` · seen ${timeAgo(p.last_seen_at)}` : ''),
           p.bio ? h('p', null, p.bio) : null,
           h('p', { class: 'stats' },
@@ -79,5 +79,10 @@ export function profileView(root: HTMLElement, [id]: string[]): () => void {
   });
   mount(root, card);
   void render();
-  return changed('presence', () => void render());
+  // Presence changes only touch the dot (a re-render would lose the focus).
+  return changed('presence', () => {
+    const status = store.presence.get(userId);
+    const dot = card.querySelector('.profile-head .dot');
+    if (status && dot) mount(dot, presenceDot(status));
+  });
 }

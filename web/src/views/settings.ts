@@ -32,6 +32,7 @@ function avatarForm(): HTMLElement {
   const file = input({ type: 'file', name: 'avatar', accept: 'image/png,image/jpeg,image/webp,image/gif' });
   file.addEventListener('change', () => {
     const chosen = file.files?.[0];
+    if (preview.src.startsWith('blob:')) URL.revokeObjectURL(preview.src);
     if (chosen) preview.src = URL.createObjectURL(chosen);
   });
   return form({ class: 'card', 'aria-labelledby': 'avatar-title' }, async () => {

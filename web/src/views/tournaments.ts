@@ -69,6 +69,12 @@ export function tournamentView(root: HTMLElement, [id]: string[]): () => void {
   const tid = Number(id);
   const box = h('div');
   mount(root, box);
+  // Kept across renders: an update (someone joins) must not wipe what is
+  // being typed.
+  const aliasInput = input({ name: 'alias', maxlength: '20', 'data-testid': 'alias' });
+  const joinForm = form({ class: 'row' }, async () => {
+    render(await api<Tournament>('POST', `/api/tournaments/${tid}/join`, { alias: aliasInput.value.trim() || undefined }));
+  }, field('Your alias', aliasInput), h('button', { class: 'primary', type: 'submit', 'data-testid': 'join' }, 'Join'));
 
   const render = (t: Tournament) => {
     const me = store.me!;
@@ -83,16 +89,14 @@ export function tournamentView(root: HTMLElement, [id]: string[]): () => void {
     } }, label);
     const ready = t.rounds.flatMap((r) => r.matches).find((m) => m.status === 'playing' && m.match_id && (m.player_a === me.id || m.player_b === me.id));
     const champion = t.champion_id ? t.players.find((p) => p.user.id === t.champion_id) : null;
-    const aliasInput = input({ name: 'alias', maxlength: '20', placeholder: me.display_name, 'data-testid': 'alias' });
+    aliasInput.placeholder = me.display_name;
     mount(box,
       h('h1', null, t.name),
       h('p', { class: 'muted', 'data-testid': 'tournament-status' }, `${t.status} · ${t.players.length}/${t.max_players} players · first to ${t.points_to_win}`),
       champion ? h('p', { class: 'banner', 'data-testid': 'champion' }, `Champion: ${champion.alias}`) : null,
       ready ? h('p', { class: 'banner ready', role: 'alert', 'data-testid': 'match-ready' }, 'Your match is ready! ',
         h('a', { class: 'button primary', href: `#/game/${ready.match_id}` }, 'Play now')) : null,
-      t.status === 'open' && !joined ? form({ class: 'row' }, async () => {
-        render(await api<Tournament>('POST', `/api/tournaments/${tid}/join`, { alias: aliasInput.value.trim() || undefined }));
-      }, field('Your alias', aliasInput), h('button', { class: 'primary', type: 'submit', 'data-testid': 'join' }, 'Join')) : null,
+      t.status === 'open' && !joined ? joinForm : null,
       h('div', { class: 'row' },
         t.status === 'open' && joined ? act('Leave', () => api('POST', `/api/tournaments/${tid}/leave`)) : null,
         t.status === 'open' && t.owner_id === me.id ? act('Start now', () => api('POST', `/api/tournaments/${tid}/start`), true) : null),
