@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{matches, player_stats, users};
+use super::oauth::OAuthAccount;
+use super::schema::{matches, oauth_accounts, player_stats, users};
 use super::users::User;
 use crate::domain::game::elo_changes;
 
@@ -221,6 +222,34 @@ pub async fn stats(conn: &mut AsyncPgConnection, user: i64) -> QueryResult<Stats
         .select(Stats::as_select())
         .first(conn)
         .await
+}
+
+/// A user with their stats and linked accounts, in one query (the
+/// account view a client reads most often).
+pub async fn account(
+    conn: &mut AsyncPgConnection,
+    user: i64,
+) -> QueryResult<Option<(User, Stats, Vec<OAuthAccount>)>> {
+    let rows: Vec<(User, Stats, Option<OAuthAccount>)> = users::table
+        .inner_join(player_stats::table)
+        .left_join(oauth_accounts::table)
+        .filter(users::id.eq(user))
+        .select((
+            User::as_select(),
+            Stats::as_select(),
+            Option::<OAuthAccount>::as_select(),
+        ))
+        .load(conn)
+        .await?;
+    let mut rows = rows.into_iter();
+    let Some((user, stats, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let accounts = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, _, account)| account))
+        .collect();
+    Ok(Some((user, stats, accounts)))
 }
 
 /// Users by rating (then id), from rank `offset`, with their stats.

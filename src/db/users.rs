@@ -259,6 +259,9 @@ pub async fn find_by_username(
 
 /// Users by id, in the order of `ids` (missing ones skipped).
 pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let found: Vec<User> = users::table
         .filter(users::id.eq_any(ids))
         .select(User::as_select())

@@ -175,10 +175,11 @@ pub async fn history(
     let user_id = id.into_inner();
     let page = params.check()?;
     let mut conn = state.db.get().await?;
-    if users::find(&mut conn, user_id).await?.is_none() {
+    let rows = game::history(&mut conn, user_id, page.before_or_max(), page.fetch()).await?;
+    // Only an empty page needs to know whether the user exists at all.
+    if rows.is_empty() && users::find(&mut conn, user_id).await?.is_none() {
         return Err(AppError::new(ErrorCode::NotFound, "no such user"));
     }
-    let rows = game::history(&mut conn, user_id, page.before_or_max(), page.fetch()).await?;
     let opponents: Vec<i64> = rows
         .iter()
         .map(|r| {

@@ -3,20 +3,20 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncPgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
 use crate::db::game::{self, Stats};
+use crate::db::social;
 use crate::db::users::{self, ProfileChanges, User};
-use crate::db::{oauth as db_oauth, social};
 use crate::domain::auth::{Invalid, validate_username};
 use crate::domain::social::Relation;
 use crate::domain::users::{
     like_escape, normalize_bio, normalize_display_name, normalize_search, validate_language,
 };
 use crate::error::{AppError, AppResult, ErrorBody, ErrorCode};
-use crate::http::auth::load_user;
 use crate::http::extractors::AuthUser;
 use crate::http::pagination::{Page, PageParams};
 
@@ -102,10 +102,20 @@ pub struct MeView {
     pub stats: Stats,
 }
 
-async fn me_view(state: &AppState, user: User) -> AppResult<MeView> {
-    let mut conn = state.db.get().await?;
-    let oauth_accounts = db_oauth::accounts_of_user(&mut conn, user.id)
-        .await?
+/// The caller's view of their account: one query (user, stats and linked
+/// accounts), the hottest authenticated read (see docs/benchmarks.md).
+async fn me_view(
+    state: &AppState,
+    conn: &mut AsyncPgConnection,
+    user_id: i64,
+) -> AppResult<MeView> {
+    let Some((user, stats, accounts)) = game::account(conn, user_id).await? else {
+        return Err(AppError::new(
+            ErrorCode::InvalidToken,
+            "the account of this token no longer exists",
+        ));
+    };
+    let oauth_accounts = accounts
         .into_iter()
         .map(|a| LinkedAccount {
             provider: a.provider,
@@ -113,7 +123,6 @@ async fn me_view(state: &AppState, user: User) -> AppResult<MeView> {
             linked_at: a.created_at,
         })
         .collect();
-    let stats = game::stats(&mut conn, user.id).await?;
     Ok(MeView {
         user: UserView::from(&user),
         email: user.email,
@@ -131,11 +140,8 @@ async fn me_view(state: &AppState, user: User) -> AppResult<MeView> {
     security(("bearer" = [])),
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, me: AuthUser) -> AppResult<HttpResponse> {
-    let user = {
-        let mut conn = state.db.get().await?;
-        load_user(&mut conn, me.user_id).await?
-    };
-    Ok(HttpResponse::Ok().json(me_view(&state, user).await?))
+    let mut conn = state.db.get().await?;
+    Ok(HttpResponse::Ok().json(me_view(&state, &mut conn, me.user_id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -197,11 +203,10 @@ pub async fn update_me(
     {
         return Err(display_name_taken());
     }
-    let user = users::update_profile(&mut conn, me.user_id, &changes)
+    users::update_profile(&mut conn, me.user_id, &changes)
         .await?
         .map_err(|()| display_name_taken())?;
-    drop(conn);
-    Ok(HttpResponse::Ok().json(me_view(&state, user).await?))
+    Ok(HttpResponse::Ok().json(me_view(&state, &mut conn, me.user_id).await?))
 }
 
 async fn profile_of(

@@ -216,6 +216,11 @@ async fn an_existing_email_is_not_taken_over_but_can_be_linked() {
     let body = linked.expect(200);
     assert_eq!(body["linked"], true);
     assert_eq!(body["login"], "alice42");
+    let me = app.get("/api/users/me", Some(&access)).await;
+    let accounts = &me.expect(200)["oauth_accounts"];
+    assert_eq!(accounts.as_array().unwrap().len(), 1, "{accounts}");
+    assert_eq!(accounts[0]["provider"], "42");
+    assert_eq!(accounts[0]["login"], "alice42");
 
     // From now on, signing in with 42 is signing in as Alice.
     let flow = start(&app).await;
