@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text};
+use diesel::sql_types::{Array, BigInt, Bool, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{chat_members, chat_messages, chats, notifications, users};
@@ -74,11 +74,47 @@ pub async fn ensure_chat(conn: &mut AsyncPgConnection, id: &ChatId) -> QueryResu
     .await
 }
 
-/// Writes a batch in one transaction and returns, for every row in input
-/// order, the stored message and whether this row made it: a resend with
-/// the same `(chat, sender, client_msg_id)`, in this batch or an earlier
-/// one, gets the earlier message back, never a duplicate. New ids follow
-/// the input order.
+/// A row of [`insert_batch`]'s statement: a message, and whether this
+/// statement stored it (or it was stored before, and this is a resend).
+#[derive(QueryableByName)]
+struct BatchRow {
+    #[diesel(embed)]
+    message: ChatMessage,
+    #[diesel(sql_type = Bool)]
+    fresh: bool,
+}
+
+/// The whole batch in one statement, so one round trip: the insert, both
+/// members' "newest message" markers, and, only when some rows were not
+/// inserted, the messages that earlier batches stored for those resends
+/// (the statement's snapshot predates its own inserts).
+const INSERT_BATCH: &str = "\
+WITH ins AS (
+    INSERT INTO chat_messages (chat_id, sender_id, body, client_msg_id)
+    SELECT chat_id, sender_id, body, client_msg_id
+    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
+        WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, n)
+    ORDER BY n
+    ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING
+    RETURNING id, chat_id, sender_id, body, client_msg_id, created_at
+), bump AS (
+    UPDATE chat_members SET last_message_id = GREATEST(chat_members.last_message_id, v.max_id)
+    FROM (SELECT chat_id, max(id) AS max_id FROM ins GROUP BY chat_id) AS v
+    WHERE chat_members.chat_id = v.chat_id
+)
+SELECT id, chat_id, sender_id, body, client_msg_id, created_at, true AS fresh FROM ins
+UNION ALL
+SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at, false
+FROM chat_messages m
+JOIN unnest($1::text[], $2::bigint[], $4::text[]) AS k(chat_id, sender_id, client_msg_id)
+  ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id
+WHERE (SELECT count(*) FROM ins) < cardinality($1::text[])";
+
+/// Writes a batch in one statement (one transaction) and returns, for
+/// every row in input order, the stored message and whether this row made
+/// it: a resend with the same `(chat, sender, client_msg_id)`, in this
+/// batch or an earlier one, gets the earlier message back, never a
+/// duplicate. New ids follow the input order.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     rows: &[NewMessage],
@@ -87,67 +123,17 @@ pub async fn insert_batch(
     let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let client_ids: Vec<&str> = rows.iter().map(|r| r.client_msg_id.as_str()).collect();
-    let (inserted, earlier) = conn
-        .transaction(async |conn| {
-            let mut inserted: Vec<ChatMessage> = diesel::sql_query(
-                "INSERT INTO chat_messages (chat_id, sender_id, body, client_msg_id) \
-                 SELECT chat_id, sender_id, body, client_msg_id \
-                 FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[]) \
-                   WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, n) \
-                 ORDER BY n \
-                 ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING \
-                 RETURNING id, chat_id, sender_id, body, client_msg_id, created_at",
-            )
-            .bind::<Array<Text>, _>(&chat_ids)
-            .bind::<Array<BigInt>, _>(&senders)
-            .bind::<Array<Text>, _>(&bodies)
-            .bind::<Array<Text>, _>(&client_ids)
-            .load(conn)
-            .await?;
-            inserted.sort_by_key(|m| m.id);
-            // Each conversation's newest message, for both members' lists.
-            let mut newest: Vec<(&str, i64)> = Vec::new();
-            for m in &inserted {
-                match newest.iter_mut().find(|(c, _)| *c == m.chat_id) {
-                    Some(entry) => entry.1 = entry.1.max(m.id),
-                    None => newest.push((m.chat_id.as_str(), m.id)),
-                }
-            }
-            if !newest.is_empty() {
-                let (ids, maxima): (Vec<&str>, Vec<i64>) = newest.into_iter().unzip();
-                diesel::sql_query(
-                    "UPDATE chat_members SET last_message_id = GREATEST(last_message_id, v.max_id) \
-                     FROM unnest($1::text[], $2::bigint[]) AS v(chat_id, max_id) \
-                     WHERE chat_members.chat_id = v.chat_id",
-                )
-                .bind::<Array<Text>, _>(&ids)
-                .bind::<Array<BigInt>, _>(&maxima)
-                .execute(conn)
-                .await?;
-            }
-            // Rows that were resends of messages stored before this batch,
-            // read in the same transaction: the batch succeeds or fails whole.
-            let resent = inserted.len() < rows.len();
-            let earlier: Vec<ChatMessage> = if resent {
-                diesel::sql_query(
-                    "SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at \
-                     FROM chat_messages m \
-                     JOIN unnest($1::text[], $2::bigint[], $3::text[]) \
-                       AS k(chat_id, sender_id, client_msg_id) \
-                       ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id \
-                      AND m.client_msg_id = k.client_msg_id",
-                )
-                .bind::<Array<Text>, _>(&chat_ids)
-                .bind::<Array<BigInt>, _>(&senders)
-                .bind::<Array<Text>, _>(&client_ids)
-                .load(conn)
-                .await?
-            } else {
-                Vec::new()
-            };
-            Ok::<_, diesel::result::Error>((inserted, earlier))
-        })
+    let found: Vec<BatchRow> = diesel::sql_query(INSERT_BATCH)
+        .bind::<Array<Text>, _>(&chat_ids)
+        .bind::<Array<BigInt>, _>(&senders)
+        .bind::<Array<Text>, _>(&bodies)
+        .bind::<Array<Text>, _>(&client_ids)
+        .load(conn)
         .await?;
+    let (fresh, old): (Vec<BatchRow>, Vec<BatchRow>) = found.into_iter().partition(|r| r.fresh);
+    let mut inserted: Vec<ChatMessage> = fresh.into_iter().map(|r| r.message).collect();
+    inserted.sort_by_key(|m| m.id);
+    let earlier: Vec<ChatMessage> = old.into_iter().map(|r| r.message).collect();
     let same = |m: &ChatMessage, row: &NewMessage| {
         m.chat_id == row.chat_id
             && m.sender_id == row.sender_id
