@@ -91,6 +91,7 @@ const ENV_NAMES: &[&str] = &[
     "ALLOWED_ORIGINS",
     "DATA_DIR",
     "AVATAR_DIR",
+    "WEB_DIR",
     "LANGUAGES",
     "LOG_FORMAT",
     "WORKERS",
@@ -711,6 +712,51 @@ mod tests {
         assert_eq!(s.jwt.access_ttl, Duration::from_secs(3600));
         assert_eq!(s.jwt.refresh_ttl, Duration::from_secs(86_400));
         assert!(s.oauth42.is_none());
+    }
+
+    /// A deserializer that only records the field names it is asked for.
+    struct FieldNames(std::cell::RefCell<Vec<&'static str>>);
+
+    impl<'de> serde::Deserializer<'de> for &FieldNames {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            self.0.borrow_mut().extend(fields);
+            Err(serde::de::Error::custom("only the field names were wanted"))
+        }
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(
+            self,
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("unexpected"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+            bytes byte_buf option unit unit_struct newtype_struct seq tuple
+            tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    #[test]
+    fn every_setting_is_read_from_the_environment() {
+        let names = FieldNames(std::cell::RefCell::default());
+        let _ = RawSettings::deserialize(&names);
+        let fields = names.0.into_inner();
+        assert!(fields.len() > 40, "{fields:?}");
+        for field in fields {
+            let variable = field.to_uppercase();
+            assert!(
+                ENV_NAMES.contains(&variable.as_str()),
+                "{variable} is a setting but not in ENV_NAMES"
+            );
+        }
     }
 
     #[test]

@@ -88,6 +88,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tokio::task::spawn_blocking(move || transcendence::http::webapp::build_for_dev(&web_dir))
             .await?;
     }
+    transcendence::http::webapp::check_built(&settings.web_dir);
     let app = Application::build(settings).await?;
     app.shutdown().on_signals();
     app.run_until_stopped().await?;

@@ -38,6 +38,17 @@ The API is under <code>/api</code>; <code>/api/openapi.json</code> describes it.
 </html>
 "#;
 
+/// Says so at startup when `web_dir` holds no built client (`/` then only
+/// explains how to build it).
+pub fn check_built(web_dir: &Path) {
+    if !web_dir.join("index.html").is_file() {
+        tracing::warn!(
+            web_dir = %web_dir.display(),
+            "no web client in WEB_DIR: / serves a page that says how to build it"
+        );
+    }
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").route(web::get().to(index)))
         .service(web::resource("/oauth/42").route(web::get().to(index)))
@@ -128,10 +139,17 @@ pub fn build_for_dev(web_dir: &Path) {
         return;
     };
     let built = modified(&web_dir.join("index.html"));
-    let sources = [project.join("src"), project.join("index.html")]
-        .iter()
-        .filter_map(|p| newest(p))
-        .max();
+    let sources = [
+        "src",
+        "index.html",
+        "package.json",
+        "package-lock.json",
+        "tsconfig.json",
+        "vite.config.ts",
+    ]
+    .iter()
+    .filter_map(|p| newest(&project.join(p)))
+    .max();
     if built.is_some() && built >= sources {
         return;
     }
@@ -143,8 +161,11 @@ pub fn build_for_dev(web_dir: &Path) {
             .stdout(std::process::Stdio::null())
             .status()
     };
-    let installed = project.join("node_modules").is_dir()
-        || npm(&["ci", "--no-audit", "--no-fund"]).is_ok_and(|s| s.success());
+    // npm ci writes node_modules/.package-lock.json: older than the
+    // lockfile means the dependencies changed since.
+    let current = modified(&project.join("node_modules/.package-lock.json"))
+        >= modified(&project.join("package-lock.json"));
+    let installed = current || npm(&["ci", "--no-audit", "--no-fund"]).is_ok_and(|s| s.success());
     match installed.then(|| npm(&["run", "build"])) {
         Some(Ok(status)) if status.success() => {
             tracing::info!("dev mode: web client built");

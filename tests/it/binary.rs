@@ -63,6 +63,9 @@ fn serve_dev(database_url: &str, data_dir: &std::path::Path) -> Server {
         .args(["serve", "--dev"])
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("DATA_DIR", data_dir)
+        // Not the repository's web/dist: dev mode would build the client
+        // there (with npm) while other tests serve it.
+        .env("WEB_DIR", data_dir.join("web"))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
