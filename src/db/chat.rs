@@ -133,12 +133,37 @@ pub async fn insert_batch(
     let (fresh, old): (Vec<BatchRow>, Vec<BatchRow>) = found.into_iter().partition(|r| r.fresh);
     let mut inserted: Vec<ChatMessage> = fresh.into_iter().map(|r| r.message).collect();
     inserted.sort_by_key(|m| m.id);
-    let earlier: Vec<ChatMessage> = old.into_iter().map(|r| r.message).collect();
+    let mut earlier: Vec<ChatMessage> = old.into_iter().map(|r| r.message).collect();
     let same = |m: &ChatMessage, row: &NewMessage| {
         m.chat_id == row.chat_id
             && m.sender_id == row.sender_id
             && m.client_msg_id == row.client_msg_id
     };
+    // A row neither inserted nor found was stored by another writer (another
+    // node) while the statement ran: its snapshot predates that row. Read
+    // those again, now that it is committed.
+    let missing: Vec<&NewMessage> = rows
+        .iter()
+        .filter(|row| !inserted.iter().chain(&earlier).any(|m| same(m, row)))
+        .collect();
+    if !missing.is_empty() {
+        let chat_ids: Vec<&str> = missing.iter().map(|r| r.chat_id.as_str()).collect();
+        let senders: Vec<i64> = missing.iter().map(|r| r.sender_id).collect();
+        let client_ids: Vec<&str> = missing.iter().map(|r| r.client_msg_id.as_str()).collect();
+        let found: Vec<ChatMessage> = diesel::sql_query(
+            "SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at \
+             FROM chat_messages m \
+             JOIN unnest($1::text[], $2::bigint[], $3::text[]) AS k(chat_id, sender_id, client_msg_id) \
+               ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id \
+              AND m.client_msg_id = k.client_msg_id",
+        )
+        .bind::<Array<Text>, _>(&chat_ids)
+        .bind::<Array<BigInt>, _>(&senders)
+        .bind::<Array<Text>, _>(&client_ids)
+        .load(conn)
+        .await?;
+        earlier.extend(found);
+    }
     // Only the first row naming an inserted message made it; a copy later
     // in the batch is a resend.
     let mut claimed = vec![false; inserted.len()];
@@ -372,15 +397,13 @@ pub async fn notify_offline(
 ) -> QueryResult<super::notifications::StoredNotification> {
     conn.transaction(async |conn| {
         // One writer at a time per recipient and conversation (the rooms
-        // write notifications from concurrent tasks): lock the recipient's
-        // membership row, so the next one sees this one's count.
-        chat_members::table
-            .find((user, &message.chat_id))
-            .select(chat_members::user_id)
-            .for_update()
-            .get_result::<i64>(conn)
-            .await
-            .optional()?;
+        // write notifications from concurrent tasks), so the next one sees
+        // this one's count. An advisory lock, not the membership row's: the
+        // chat writer updates that row and must never wait for this.
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind::<Text, _>(format!("chat-notification:{user}:{}", message.chat_id))
+            .execute(conn)
+            .await?;
         let previous: Option<serde_json::Value> = diesel::delete(
             notifications::table
                 .filter(notifications::user_id.eq(user))
