@@ -7,6 +7,7 @@
 //! test says so and passes, unless `REQUIRE_BROWSER=1` (CI sets it).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -73,8 +74,14 @@ fn spawn_bot(mut ws: WsClient, name: &'static str) {
 }
 
 /// Runs `web/e2e/{script}` against `base` and fails with its output when
-/// it fails (or takes longer than [`FLOW_TIMEOUT`]).
+/// it fails. Past [`FLOW_TIMEOUT`] the script and its browser are killed
+/// (a process group of their own), so a hung browser cannot hang CI.
 async fn run_script(script: &str, base: &str, env: &[(&str, &str)]) {
+    let log_path = std::env::temp_dir().join(format!(
+        "transcendence-e2e-{}.log",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let log = std::fs::File::create(&log_path).unwrap();
     let mut command = Command::new("node");
     command
         .arg(web_dir().join("e2e").join(script))
@@ -82,24 +89,34 @@ async fn run_script(script: &str, base: &str, env: &[(&str, &str)]) {
         .env("CHROMIUM", CHROMIUM)
         .env("ARTIFACTS", web_dir().join("e2e/artifacts"))
         .env("PASSWORD", PASSWORD)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0);
     for (name, value) in env {
         command.env(name, value);
     }
-    let run = tokio::task::spawn_blocking(move || command.output());
-    let output = tokio::time::timeout(FLOW_TIMEOUT, run)
-        .await
-        .unwrap_or_else(|_| panic!("{script} did not finish in time"))
-        .unwrap()
-        .expect("node runs");
-    let log = format!(
-        "--- {script} stdout\n{}\n--- {script} stderr\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    eprintln!("{log}");
-    assert!(output.status.success(), "{script} failed:\n{log}");
+    let mut child = command.spawn().expect("node runs");
+    let deadline = std::time::Instant::now() + FLOW_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{}", child.id())])
+                .status();
+            let _ = child.wait();
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&log_path);
+    eprintln!("--- {script}\n{output}");
+    match status {
+        Some(status) => assert!(status.success(), "{script} failed:\n{output}"),
+        None => panic!("{script} did not finish within {FLOW_TIMEOUT:?}:\n{output}"),
+    }
 }
 
 async fn bot(app: &TestApp, name: &'static str) -> (i64, String) {

@@ -8,11 +8,14 @@
 //
 //   alice and bob: register, befriend, chat both ways (typing, receipts),
 //     invite, play a match to the end with key presses (bob reloads in the
-//     middle and comes back within the grace), see it in the history.
-//   alice: turns on 2FA, logs out everywhere (her second tab too), logs in
-//     again with a recovery code.
-//   carol: joins the bots' tournament with an alias and plays until it has
-//     a champion. marvin: signs in with 42.
+//     middle and comes back within the grace; carol watches), see it in
+//     the history.
+//   alice: uploads an avatar, joins and leaves the matchmaking queue, turns
+//     on 2FA (a wrong code first), logs out everywhere (her second tab
+//     too), logs in again with a recovery code.
+//   carol: blocks and unblocks bob, creates a tournament, then joins the
+//     bots' one with an alias and plays until it has a champion.
+//   marvin: signs in with 42.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -23,6 +26,8 @@ const BASE = process.env.BASE_URL ?? 'http://127.0.0.1:8000';
 const PASSWORD = process.env.PASSWORD ?? 'correct horse battery';
 const ARTIFACTS = process.env.ARTIFACTS ?? 'e2e/artifacts';
 const TOURNAMENT = process.env.TOURNAMENT_NAME ?? 'Bot cup';
+/** An 8×8 PNG, for the avatar upload. */
+const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAEUlEQVR4nGM4oRGFFTEMLQkAWChSgXZ/mz4AAAAASUVORK5CYII=';
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 
 const started = Date.now();
@@ -118,6 +123,8 @@ try {
   await shot(alice, '00-login');
   await register(alice, 'alice');
   await register(bob, 'bob');
+  const carol = await user('carol');
+  await register(carol, 'carol');
   await shot(alice, '02-play');
   step('alice and bob registered');
   const bobId = await myId(bob);
@@ -170,6 +177,10 @@ try {
   await bob.waitForURL(/#\/game\/\d+/);
   await alice.getByTestId('pong').waitFor();
   step(`match ${alice.url().split('/').pop()} started`);
+  // carol watches it from the live list.
+  await carol.goto(`${BASE}/#/play`);
+  await carol.getByTestId('live-matches').getByRole('link', { name: 'Watch' }).click();
+  await carol.getByText('You are watching.').waitFor();
   await bob.reload();
   await bob.getByTestId('link-state').filter({ hasText: 'Connected' }).waitFor();
   await bob.getByText(/You are on the (left|right)/).waitFor();
@@ -177,11 +188,27 @@ try {
   await alice.waitForTimeout(1500);
   await shot(alice, '06-game');
   await Promise.all([playToTheEnd(alice, 'alice'), playToTheEnd(bob, 'bob')]);
+  await carol.getByTestId('game-result').filter({ hasText: /won/ }).waitFor();
+  await shot(carol, '07-spectator');
   await shot(alice, '07-game-over');
   await alice.getByRole('link', { name: 'Match history' }).click();
   await alice.getByTestId('history-row').first().waitFor();
   await shot(alice, '08-history');
   step('the match is in the history');
+
+  // --- Avatar, matchmaking queue ---------------------------------------------------
+  await alice.goto(`${BASE}/#/settings`);
+  await alice.getByLabel(/^Image/).setInputFiles({ name: 'me.png', mimeType: 'image/png', buffer: Buffer.from(PNG, 'base64') });
+  await alice.getByRole('button', { name: 'Upload' }).click();
+  await alice.getByText('Avatar updated.').waitFor();
+  const avatar = await alice.getByTestId('avatar').getAttribute('src');
+  if (avatar.includes('/default/')) throw new Error(`the avatar is still the default: ${avatar}`);
+  await alice.goto(`${BASE}/#/play`);
+  await alice.getByTestId('queue-join').click();
+  await alice.getByTestId('queue-status').filter({ hasText: 'Searching' }).waitFor();
+  await alice.getByRole('button', { name: 'Leave the queue' }).click();
+  await alice.getByTestId('queue-join').waitFor();
+  step('avatar uploaded; queue joined and left');
 
   // --- 2FA, logout everywhere, login with the second factor ------------------------
   const aliceTab2 = await alice.context().newPage();
@@ -218,9 +245,16 @@ try {
   await alice.getByTestId('link-state').filter({ hasText: 'Connected' }).waitFor();
   step('logged in again with a recovery code');
 
-  // --- A tournament with bots ----------------------------------------------------
-  const carol = await user('carol');
-  await register(carol, 'carol');
+  // --- Blocks, tournaments ----------------------------------------------------------
+  await carol.goto(`${BASE}/#/users/${bobId}`);
+  await carol.getByRole('button', { name: 'Block' }).click();
+  await carol.getByRole('button', { name: 'Unblock' }).click();
+  await carol.getByRole('button', { name: 'Add friend' }).waitFor();
+  step('carol blocked and unblocked bob');
+  await carol.getByTestId('nav-tournaments').click();
+  await carol.getByLabel('Name', { exact: true }).fill('Carol cup');
+  await carol.getByRole('button', { name: 'Create' }).click();
+  await carol.getByRole('heading', { name: 'Carol cup' }).waitFor();
   await carol.getByTestId('nav-tournaments').click();
   await carol.locator(`a[data-tournament="${TOURNAMENT}"]`).click();
   await carol.getByTestId('alias').fill('Caz');
