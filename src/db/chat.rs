@@ -142,10 +142,14 @@ pub async fn insert_batch(
     // A row neither inserted nor found was stored by another writer (another
     // node) while the statement ran: its snapshot predates that row. Read
     // those again, now that it is committed.
-    let missing: Vec<&NewMessage> = rows
-        .iter()
-        .filter(|row| !inserted.iter().chain(&earlier).any(|m| same(m, row)))
-        .collect();
+    // (Nothing to look for when every row was inserted: the usual case.)
+    let missing: Vec<&NewMessage> = if inserted.len() == rows.len() {
+        Vec::new()
+    } else {
+        rows.iter()
+            .filter(|row| !inserted.iter().chain(&earlier).any(|m| same(m, row)))
+            .collect()
+    };
     if !missing.is_empty() {
         let chat_ids: Vec<&str> = missing.iter().map(|r| r.chat_id.as_str()).collect();
         let senders: Vec<i64> = missing.iter().map(|r| r.sender_id).collect();
