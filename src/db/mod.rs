@@ -42,8 +42,9 @@ const TRUSTED_FOR: Duration = Duration::from_secs(1);
 /// diesel-async's manager, but the test query it runs before handing out a
 /// connection (a round trip on every checkout: a third of the round trips
 /// of a typical request) runs only for connections that sat idle. A busy
-/// connection that broke is still caught: diesel marks it broken on its
-/// failed query and it is not recycled.
+/// connection that broke is still caught: `is_broken` sees a closed
+/// connection (diesel-async's connection task ends on a connection error)
+/// and a transaction left open, and such a connection is not handed out.
 pub struct Manager(AsyncDieselConnectionManager<AsyncPgConnection>);
 
 impl deadpool::managed::Manager for Manager {

@@ -29,7 +29,7 @@ const NOT_BUILT: &str = r#"<!doctype html>
 <body>
 <h1>transcendence</h1>
 <p>The server is running, but the web client is not built.</p>
-<p>Build it once (Node.js 20 or newer), then reload this page:</p>
+<p>Build it once (Node.js 20.19 or newer), then reload this page:</p>
 <pre>npm --prefix web ci
 npm --prefix web run build</pre>
 <p>The server reads it from <code>WEB_DIR</code> (default <code>web/dist</code>).
@@ -172,7 +172,7 @@ pub fn build_for_dev(web_dir: &Path) {
         }
         other => tracing::warn!(
             result = ?other.map(|r| r.map(|s| s.code())),
-            "dev mode: could not build the web client (is Node.js 20 installed?); \
+            "dev mode: could not build the web client (is Node.js 20.19+ installed?); \
              `/` explains how to build it"
         ),
     }
