@@ -229,6 +229,19 @@ impl Api {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// Registers a user through the API; their id.
+    async fn register(&self, username: &str, password: &str) -> anyhow::Result<i64> {
+        let (status, body) = self
+            .post(
+                "/api/auth/register",
+                json!({"username": username, "email": format!("{username}@load.invalid"), "password": password}),
+                None,
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "register: {status} {body}");
+        Ok(body["user"]["id"].as_i64().unwrap_or_default())
+    }
+
     async fn login(&self, username: &str, password: &str) -> anyhow::Result<String> {
         let (status, body) = self
             .post(
@@ -276,15 +289,7 @@ impl Api {
         let users = futures_util::stream::iter(0..n)
             .map(|i| async move {
                 let username = format!("lg{run}x{i}");
-                let (status, body) = self
-                    .post(
-                        "/api/auth/register",
-                        json!({"username": username, "email": format!("{username}@load.invalid"), "password": password}),
-                        None,
-                    )
-                    .await?;
-                anyhow::ensure!(status == 201, "register: {status} {body}");
-                let id = body["user"]["id"].as_i64().unwrap_or_default();
+                let id = self.register(&username, password).await?;
                 let token = self.login(&username, password).await?;
                 anyhow::Ok(User { id, token })
             })
@@ -924,14 +929,7 @@ async fn login_storm(
     let run = &uuid::Uuid::new_v4().simple().to_string()[..8];
     let username = format!("storm{run}");
     let password = "storm password";
-    let (status, body) = api
-        .post(
-            "/api/auth/register",
-            json!({"username": username, "email": format!("{username}@load.invalid"), "password": password}),
-            None,
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "register: {status} {body}");
+    api.register(&username, password).await?;
     let quiet = chat(api, users.clone(), rate, secs, None).await?;
     let login_ok = Arc::new(AtomicU64::new(0));
     let storm = {
