@@ -12,11 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::json;
-use transcendence::config::OAuth42Settings;
 
-use crate::support::fake_oauth::{CLIENT_ID, CLIENT_SECRET, FakeOAuth};
+use crate::support::fake_oauth::FakeOAuth;
 use crate::support::ws::WsClient;
 use crate::support::{PASSWORD, TestApp, spawn_app_with};
 
@@ -140,21 +138,13 @@ async fn two_players_and_a_tournament_in_a_real_browser() {
     let base = format!("http://127.0.0.1:{port}");
     let provider = FakeOAuth::start().await;
     provider.set_profile(4242, "marvin", "marvin@student.42.fr");
-    let provider_url = provider.base_url.clone();
     let app = spawn_app_with(|s| {
         s.bind_addr = format!("127.0.0.1:{port}").parse().unwrap();
         s.public_url = base.parse().unwrap();
         s.allowed_origins = vec![base.clone()];
         s.web_dir = web_dir().join("dist");
         s.game.reconnect_grace = Duration::from_secs(10);
-        s.oauth42 = Some(OAuth42Settings {
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::from(CLIENT_SECRET),
-            authorize_url: format!("{provider_url}/oauth/authorize").parse().unwrap(),
-            token_url: format!("{provider_url}/oauth/token").parse().unwrap(),
-            api_url: provider_url.parse().unwrap(),
-            redirect_uri: format!("{base}/oauth/42").parse().unwrap(),
-        });
+        s.oauth42 = Some(provider.settings(&format!("{base}/oauth/42")));
     })
     .await;
     assert_eq!(app.address, base);

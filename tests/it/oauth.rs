@@ -2,29 +2,15 @@
 //! with PKCE, a wrong state, replays, account creation, linking, and 2FA.
 
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use secrecy::SecretString;
 use serde_json::json;
-use transcendence::config::OAuth42Settings;
 
-use crate::support::fake_oauth::{CLIENT_ID, CLIENT_SECRET, FakeOAuth};
+use crate::support::fake_oauth::FakeOAuth;
 use crate::support::{PASSWORD, Reply, TestApp, spawn_app, spawn_app_with};
 
 async fn spawn_with_provider() -> (TestApp, FakeOAuth) {
     let provider = FakeOAuth::start().await;
-    let base = provider.base_url.clone();
-    let app = spawn_app_with(|s| {
-        s.oauth42 = Some(OAuth42Settings {
-            client_id: CLIENT_ID.into(),
-            client_secret: SecretString::from(CLIENT_SECRET),
-            authorize_url: format!("{base}/oauth/authorize").parse().unwrap(),
-            token_url: format!("{base}/oauth/token").parse().unwrap(),
-            api_url: base.parse().unwrap(),
-            redirect_uri: "http://localhost:8000/api/auth/oauth/42/callback"
-                .parse()
-                .unwrap(),
-        });
-    })
-    .await;
+    let settings = provider.settings("http://localhost:8000/api/auth/oauth/42/callback");
+    let app = spawn_app_with(|s| s.oauth42 = Some(settings)).await;
     (app, provider)
 }
 

@@ -9,9 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use base64::Engine;
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use transcendence::config::OAuth42Settings;
 
 pub const CLIENT_ID: &str = "test-client";
 pub const CLIENT_SECRET: &str = "test-client-secret";
@@ -58,6 +60,20 @@ impl FakeOAuth {
             base_url: format!("http://127.0.0.1:{port}"),
             state,
             handle,
+        }
+    }
+
+    /// Server settings that sign in with this provider, sending the browser
+    /// back to `redirect_uri`.
+    pub fn settings(&self, redirect_uri: &str) -> OAuth42Settings {
+        let base = &self.base_url;
+        OAuth42Settings {
+            client_id: CLIENT_ID.into(),
+            client_secret: SecretString::from(CLIENT_SECRET),
+            authorize_url: format!("{base}/oauth/authorize").parse().unwrap(),
+            token_url: format!("{base}/oauth/token").parse().unwrap(),
+            api_url: base.parse().unwrap(),
+            redirect_uri: redirect_uri.parse().unwrap(),
         }
     }
 
