@@ -28,7 +28,11 @@ const JANITOR_INTERVAL: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
+    /// The actors' pool; an HTTP worker's state has a pool of its own
+    /// ([`AppState::for_worker`]).
     pub db: DbPool,
+    /// Every pool of the node, for the metrics.
+    pub pools: Arc<db::Pools>,
     pub redis: Option<deadpool_redis::Pool>,
     pub jwt: Arc<JwtKeys>,
     pub passwords: PasswordHasher,
@@ -150,14 +154,14 @@ impl Application {
             n => n,
         };
         let sockets = state.sockets.clone();
-        let data = web::Data::new(state.clone());
+        let shared = state.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(crate::http::middleware::json_errors())
                 .wrap(actix_web::middleware::from_fn(
                     crate::http::middleware::request_id,
                 ))
-                .app_data(data.clone())
+                .app_data(web::Data::new(shared.for_worker()))
                 .configure(crate::http::configure)
         })
         .workers(workers)
@@ -216,8 +220,28 @@ impl AppState {
         self.matchmaker.halt();
     }
 
+    /// This state for one HTTP worker: the same but for a pool of the
+    /// worker's own. A connection's I/O task runs on the thread that
+    /// opened it, so a worker querying through connections opened on
+    /// another thread would wake that thread twice per query (about a
+    /// fifth of the REST throughput, docs/benchmarks.md); the worker's
+    /// own connections keep each query on its thread.
+    pub fn for_worker(&self) -> AppState {
+        let db = db::build_pool(
+            self.settings.database_url.expose_secret(),
+            self.settings.db_pool_size,
+        )
+        // Only a pool without a runtime for its timeouts fails to build, and
+        // build_pool names one; the node's own pool was built the same way.
+        .expect("the worker pool builds like the node's");
+        self.pools.add(&db);
+        AppState { db, ..self.clone() }
+    }
+
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let db = db::build_pool(settings.database_url.expose_secret(), settings.db_pool_size)?;
+        let pools = Arc::<db::Pools>::default();
+        pools.add(&db);
         let redis = settings
             .redis_url
             .as_ref()
@@ -259,6 +283,7 @@ impl AppState {
             inboxes: Supervisor::new("notifications", 1),
             settings: Arc::new(settings),
             db,
+            pools,
             redis,
         })
     }

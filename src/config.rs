@@ -402,7 +402,7 @@ impl Settings {
                 format!("must be 1-{MAX_REFRESH_TTL_SECS} seconds"),
             ));
         }
-        let db_pool_size = raw.db_pool_size.unwrap_or(16);
+        let db_pool_size = raw.db_pool_size.unwrap_or(8);
         if db_pool_size == 0 {
             return Err(invalid("DB_POOL_SIZE", "must be at least 1"));
         }

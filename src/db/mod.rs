@@ -67,6 +67,48 @@ impl deadpool::managed::Manager for Manager {
     }
 }
 
+/// The pools of a node: the actors' pool, and one per HTTP worker (see
+/// [`crate::app::AppState::for_worker`]). Held weakly: a pool goes with
+/// the last state that uses it.
+#[derive(Default)]
+pub struct Pools(std::sync::Mutex<Vec<deadpool::managed::WeakPool<Manager>>>);
+
+/// Connections over all pools of a node.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolTotals {
+    /// Open.
+    pub size: usize,
+    /// Open and idle.
+    pub available: usize,
+    /// Callers waiting for one.
+    pub waiting: usize,
+}
+
+impl Pools {
+    pub fn add(&self, pool: &DbPool) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(pool.weak());
+    }
+
+    pub fn totals(&self) -> PoolTotals {
+        let mut pools = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        pools.retain(|weak| weak.upgrade().is_some());
+        pools
+            .iter()
+            .filter_map(|weak| weak.upgrade())
+            .fold(PoolTotals::default(), |sum, pool| {
+                let status = pool.status();
+                PoolTotals {
+                    size: sum.size + status.size,
+                    available: sum.available + status.available,
+                    waiting: sum.waiting + status.waiting,
+                }
+            })
+    }
+}
+
 /// Any value; it only has to be the same for every node so that two nodes
 /// starting at once take turns at migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x7472_616e_7363_656e; // "transcen"

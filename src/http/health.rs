@@ -90,7 +90,7 @@ pub async fn metrics(state: web::Data<AppState>) -> AppResult<HttpResponse> {
         ));
     }
     let (users_online, sessions) = state.sockets.totals();
-    let pool = state.db.status();
+    let pool = state.pools.totals();
     let gauges = crate::metrics::Gauges {
         sessions,
         users_online,

@@ -80,3 +80,33 @@ async fn readyz_checks_redis_when_configured() {
     assert_eq!(body["redis"], "unavailable");
     assert_eq!(body["database"], "ok");
 }
+
+/// A request queries through its worker's own pool: it does not wait for
+/// the actors' pool, and the metrics count the connections of both.
+#[actix_web::test]
+async fn each_worker_queries_through_a_pool_of_its_own() {
+    let app = spawn_app_with(|s| {
+        s.db_pool_size = 1;
+        s.metrics_enabled = true;
+    })
+    .await;
+    let held = app.state.db.get().await.expect("the actors' connection");
+    app.register("ada").await;
+    let (access, _) = app.tokens("ada").await;
+    let me = app.get("/api/users/me", Some(&access)).await;
+    assert_eq!(me.expect(200)["username"], "ada");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\ntranscendence_db_pool_size 2\n"),
+        "one connection in each pool: {metrics}"
+    );
+    drop(held);
+}
