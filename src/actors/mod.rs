@@ -22,6 +22,7 @@
 pub mod chat;
 pub mod game;
 pub mod notifications;
+pub mod outbox;
 pub mod presence;
 pub mod registry;
 pub mod replay;

@@ -1,8 +1,8 @@
 //! `UserSession`: one actor per websocket. The socket's message stream is
-//! fed into the actor; what it sends goes through a bounded queue to a
-//! writer task that owns the socket, with control frames (pings, pongs,
-//! and a close that cannot wait) on a channel of their own that the writer
-//! serves first.
+//! fed into the actor; what it sends goes through its [`Outbox`] (bounded,
+//! in order) to a writer task that owns the socket, with control frames
+//! (pings, pongs, and a close that cannot wait) on a lane of their own that
+//! the writer serves first.
 //!
 //! Close codes (documented in `docs/protocol.md`):
 //! 1000 normal, 1001 server shutting down, 1002 protocol error, 1003 binary frame, 1008 too many bad
@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError};
-use tokio::sync::mpsc;
 
 use diesel_async::AsyncPgConnection;
 
@@ -24,6 +23,7 @@ use super::chat::writer::Post;
 use super::game::matchmaker::{AnswerInvite, JoinQueue, LeaveQueue, Matchmaker, SendInvite};
 use super::game::pong::{Join, Leave, PlayerInput, PongMatch};
 use super::notifications::{Explode, NotificationInbox, SessionClosed, unread_changed};
+use super::outbox::{Next, Outbox, Reader, Refused, outbox};
 use super::registry::{Push, SessionRegistry, Shutdown, Socket, Stream};
 use super::replay::ReplayGate;
 use super::tournament::{TournamentRunner, Unwatch, Watch};
@@ -76,8 +76,7 @@ pub struct UserSession {
     user: User,
     registry: Arc<SessionRegistry>,
     key: Option<u64>,
-    out: mpsc::Sender<Frame>,
-    control: mpsc::Sender<Control>,
+    out: Outbox<Control, Frame>,
     writer: tokio::task::AbortHandle,
     closing: bool,
     last_heard: Instant,
@@ -115,9 +114,8 @@ impl UserSession {
     ) -> Addr<Self> {
         let settings = state.settings.ws.clone();
         let input_rate = state.settings.game.input_rate;
-        let (out, out_rx) = mpsc::channel(settings.queue_capacity);
-        let (control, control_rx) = mpsc::channel(CONTROL_CAPACITY);
-        let writer = actix_web::rt::spawn(write(socket, control_rx, out_rx)).abort_handle();
+        let (out, reader) = outbox(settings.queue_capacity, CONTROL_CAPACITY);
+        let writer = actix_web::rt::spawn(write(socket, reader)).abort_handle();
         let stream = stream
             .max_frame_size(MAX_MESSAGE_BYTES)
             .aggregate_continuations()
@@ -131,7 +129,6 @@ impl UserSession {
                 user,
                 key: None,
                 out,
-                control,
                 writer,
                 closing: false,
                 last_heard: now,
@@ -160,18 +157,19 @@ impl UserSession {
         // Stale game state goes first: a droppable event is dropped once
         // the queue is half full, so room always remains for the rest.
         let metrics = &self.state.metrics;
-        if push.droppable && self.out.capacity() < self.state.settings.ws.queue_capacity / 2 {
+        let capacity = self.state.settings.ws.queue_capacity;
+        if push.droppable && self.out.queued() > capacity - capacity / 2 {
             metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.out.try_send(Frame::Event(push)) {
+        match self.out.push(Frame::Event(push)) {
             Ok(()) => {
                 metrics.messages_out.fetch_add(1, Ordering::Relaxed);
             }
-            Err(mpsc::error::TrySendError::Full(Frame::Event(push))) if push.droppable => {
+            Err(Refused::Full(Frame::Event(push))) if push.droppable => {
                 metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
             }
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full(_)) => {
                 metrics.slow_consumer_closes.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(user_id = self.user.id, "slow consumer: closing its socket");
                 self.close(
@@ -180,7 +178,7 @@ impl UserSession {
                     ctx,
                 );
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => ctx.stop(),
+            Err(Refused::Closed(_)) => ctx.stop(),
         }
     }
 
@@ -196,10 +194,10 @@ impl UserSession {
             code,
             description: Some(reason.to_string()),
         };
-        if let Err(e) = self.out.try_send(Frame::Close(reason))
-            && let Frame::Close(reason) = e.into_inner()
+        if let Err(Refused::Full(Frame::Close(reason)) | Refused::Closed(Frame::Close(reason))) =
+            self.out.push(Frame::Close(reason))
         {
-            let _ = self.control.try_send(Control::Close(reason));
+            self.out.push_control(Control::Close(reason));
         }
         let writer = self.writer.clone();
         actix_web::rt::spawn(async move {
@@ -767,7 +765,7 @@ impl Actor for UserSession {
                     ctx,
                 );
             } else {
-                let _ = act.control.try_send(Control::Ping);
+                act.out.push_control(Control::Ping);
             }
         });
     }
@@ -812,7 +810,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for UserSession {
                 // Pings count against the rate limit like any message; a
                 // full control queue already holds a pong.
                 if self.admit(ctx) {
-                    let _ = self.control.try_send(Control::Pong(bytes));
+                    self.out.push_control(Control::Pong(bytes));
                 }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
@@ -928,49 +926,25 @@ impl Handler<Replayed> for UserSession {
 
 /// The writer: owns the socket, serves control frames first, then queued
 /// events in order. Ends when the actor is gone or the socket closes.
-async fn write(
-    mut socket: actix_ws::Session,
-    mut control: mpsc::Receiver<Control>,
-    mut out: mpsc::Receiver<Frame>,
-) {
-    // Once the actor is gone its control channel closes; what it queued
-    // before (a close frame with its reason, say) is still written.
-    let mut control_open = true;
+async fn write(mut socket: actix_ws::Session, mut outbox: Reader<Control, Frame>) {
+    // Once the actor is gone, what it queued before (a close frame with its
+    // reason, say) is still written.
     loop {
-        tokio::select! {
-            biased;
-            c = control.recv(), if control_open => match c {
-                Some(Control::Ping) => {
-                    if socket.ping(b"").await.is_err() {
-                        return;
-                    }
-                }
-                Some(Control::Pong(bytes)) => {
-                    if socket.pong(&bytes).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Control::Close(reason)) => {
-                    let _ = socket.close(Some(reason)).await;
-                    return;
-                }
-                None => control_open = false,
-            },
-            frame = out.recv() => match frame {
-                Some(Frame::Event(push)) => {
-                    if socket.text(push.text.to_string()).await.is_err() {
-                        return;
-                    }
-                }
-                Some(Frame::Close(reason)) => {
-                    let _ = socket.close(Some(reason)).await;
-                    return;
-                }
-                None => {
-                    let _ = socket.close(None).await;
-                    return;
-                }
-            },
+        let written = match outbox.next().await {
+            Some(Next::Control(Control::Ping)) => socket.ping(b"").await,
+            Some(Next::Control(Control::Pong(bytes))) => socket.pong(&bytes).await,
+            Some(Next::Control(Control::Close(reason)) | Next::Frame(Frame::Close(reason))) => {
+                let _ = socket.close(Some(reason)).await;
+                return;
+            }
+            Some(Next::Frame(Frame::Event(push))) => socket.text(push.text.to_string()).await,
+            None => {
+                let _ = socket.close(None).await;
+                return;
+            }
+        };
+        if written.is_err() {
+            return;
         }
     }
 }
