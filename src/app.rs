@@ -165,6 +165,10 @@ impl Application {
                 .configure(crate::http::configure)
         })
         .workers(workers)
+        // Real-time pushes are small frames that must leave at once: with
+        // Nagle's algorithm a frame written while the previous one is
+        // unacknowledged waits for the peer's delayed ACK (up to 40 ms).
+        .tcp_nodelay(true)
         .shutdown_timeout(10)
         // Signals are ours: websockets must be closed before the server stops.
         .disable_signals()

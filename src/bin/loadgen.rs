@@ -317,6 +317,8 @@ impl Api {
             socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
         }
         let stream = socket.connect(self.host).await?;
+        // As browsers do for websockets: every frame leaves at once.
+        stream.set_nodelay(true)?;
         let (mut ws, _) =
             tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
         match next_event(&mut ws).await? {
