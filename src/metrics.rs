@@ -78,6 +78,9 @@ pub struct Metrics {
     /// Rows per chat commit, and how long each commit took.
     pub chat_batch_rows: Histogram,
     pub chat_commit_seconds: Histogram,
+    /// From the sender's session reading a chat message to its delivery
+    /// to the recipients' socket queues (after the commit).
+    pub chat_delivery_seconds: Histogram,
     /// How late each match tick ran after its due time.
     pub tick_lateness_seconds: Histogram,
 }
@@ -93,6 +96,7 @@ impl Default for Metrics {
             slow_consumer_closes: AtomicU64::new(0),
             chat_batch_rows: Histogram::new(ROWS),
             chat_commit_seconds: Histogram::new(SECONDS),
+            chat_delivery_seconds: Histogram::new(SECONDS),
             tick_lateness_seconds: Histogram::new(SECONDS),
         }
     }
@@ -223,6 +227,11 @@ impl Metrics {
             &mut out,
             "transcendence_chat_commit_seconds",
             "Duration of chat commits.",
+        );
+        self.chat_delivery_seconds.render(
+            &mut out,
+            "transcendence_chat_delivery_seconds",
+            "From a chat message read to its delivery to the recipients' sockets.",
         );
         self.tick_lateness_seconds.render(
             &mut out,

@@ -578,6 +578,7 @@ impl UserSession {
             },
             reply_to: ctx.address().recipient(),
             request_id: id,
+            received: Instant::now(),
         }));
     }
 

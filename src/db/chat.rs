@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Text};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::schema::{chat_members, chat_messages, chats, notifications, users};
@@ -74,26 +74,60 @@ pub async fn ensure_chat(conn: &mut AsyncPgConnection, id: &ChatId) -> QueryResu
     .await
 }
 
-/// A row of [`insert_batch`]'s statement: a message, and whether this
-/// statement stored it (or it was stored before, and this is a resend).
+/// A row of [`insert_batch`]'s statement: a message this statement stored
+/// (`new`), one an earlier batch stored for a resend (`earlier`), or the
+/// keys of a refused row (`blocked`, without id, body or time).
 #[derive(QueryableByName)]
 struct BatchRow {
-    #[diesel(embed)]
-    message: ChatMessage,
-    #[diesel(sql_type = Bool)]
-    fresh: bool,
+    #[diesel(sql_type = Text)]
+    outcome: String,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    id: Option<i64>,
+    #[diesel(sql_type = Text)]
+    chat_id: String,
+    #[diesel(sql_type = BigInt)]
+    sender_id: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    body: Option<String>,
+    #[diesel(sql_type = Text)]
+    client_msg_id: String,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    created_at: Option<DateTime<Utc>>,
 }
 
-/// The whole batch in one statement, so one round trip: the insert, both
-/// members' "newest message" markers, and, only when some rows were not
-/// inserted, the messages that earlier batches stored for those resends
-/// (the statement's snapshot predates its own inserts).
+impl BatchRow {
+    fn message(self) -> Option<ChatMessage> {
+        Some(ChatMessage {
+            id: self.id?,
+            chat_id: self.chat_id,
+            sender_id: self.sender_id,
+            body: self.body?,
+            client_msg_id: self.client_msg_id,
+            created_at: self.created_at?,
+        })
+    }
+}
+
+/// The whole batch in one statement, so one round trip: refusing the rows
+/// whose sender and recipient block each other (in the same snapshot as
+/// the insert, so no block slips in between a check and the write), the
+/// insert, both members' "newest message" markers, and, only when some
+/// allowed rows were not inserted, the messages that earlier batches
+/// stored for those resends (the statement's snapshot predates its own
+/// inserts).
 const INSERT_BATCH: &str = "\
-WITH ins AS (
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+        WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, recipient_id, n)
+), allowed AS (
+    SELECT * FROM input i
+    WHERE NOT EXISTS (
+        SELECT 1 FROM blocks b
+        WHERE (b.blocker_id = i.sender_id AND b.blocked_id = i.recipient_id)
+           OR (b.blocker_id = i.recipient_id AND b.blocked_id = i.sender_id))
+), ins AS (
     INSERT INTO chat_messages (chat_id, sender_id, body, client_msg_id)
-    SELECT chat_id, sender_id, body, client_msg_id
-    FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[])
-        WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, n)
+    SELECT chat_id, sender_id, body, client_msg_id FROM allowed
     ORDER BY n
     ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING
     RETURNING id, chat_id, sender_id, body, client_msg_id, created_at
@@ -102,52 +136,78 @@ WITH ins AS (
     FROM (SELECT chat_id, max(id) AS max_id FROM ins GROUP BY chat_id) AS v
     WHERE chat_members.chat_id = v.chat_id
 )
-SELECT id, chat_id, sender_id, body, client_msg_id, created_at, true AS fresh FROM ins
+SELECT 'new' AS outcome, id, chat_id, sender_id, body, client_msg_id, created_at FROM ins
 UNION ALL
-SELECT m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at, false
+SELECT 'earlier', m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at
 FROM chat_messages m
-JOIN unnest($1::text[], $2::bigint[], $4::text[]) AS k(chat_id, sender_id, client_msg_id)
+JOIN allowed k
   ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id
-WHERE (SELECT count(*) FROM ins) < cardinality($1::text[])";
+WHERE (SELECT count(*) FROM ins) < (SELECT count(*) FROM allowed)
+UNION ALL
+SELECT 'blocked', NULL, chat_id, sender_id, NULL, client_msg_id, NULL
+FROM input WHERE n NOT IN (SELECT n FROM allowed)";
 
 /// Writes a batch in one statement (one transaction) and returns, for
 /// every row in input order, the stored message and whether this row made
-/// it: a resend with the same `(chat, sender, client_msg_id)`, in this
-/// batch or an earlier one, gets the earlier message back, never a
-/// duplicate. New ids follow the input order.
+/// it, or `None` when the sender and the recipient block each other: a
+/// resend with the same `(chat, sender, client_msg_id)`, in this batch or
+/// an earlier one, gets the earlier message back, never a duplicate. New
+/// ids follow the input order.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     rows: &[NewMessage],
-) -> QueryResult<Vec<(ChatMessage, bool)>> {
+) -> QueryResult<Vec<Option<(ChatMessage, bool)>>> {
     let chat_ids: Vec<&str> = rows.iter().map(|r| r.chat_id.as_str()).collect();
     let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
     let client_ids: Vec<&str> = rows.iter().map(|r| r.client_msg_id.as_str()).collect();
+    let recipients: Vec<i64> = rows
+        .iter()
+        .map(|r| {
+            ChatId::parse(&r.chat_id)
+                .and_then(|chat| chat.peer_of(r.sender_id))
+                .unwrap_or_default()
+        })
+        .collect();
     let found: Vec<BatchRow> = diesel::sql_query(INSERT_BATCH)
         .bind::<Array<Text>, _>(&chat_ids)
         .bind::<Array<BigInt>, _>(&senders)
         .bind::<Array<Text>, _>(&bodies)
         .bind::<Array<Text>, _>(&client_ids)
+        .bind::<Array<BigInt>, _>(&recipients)
         .load(conn)
         .await?;
-    let (fresh, old): (Vec<BatchRow>, Vec<BatchRow>) = found.into_iter().partition(|r| r.fresh);
-    let mut inserted: Vec<ChatMessage> = fresh.into_iter().map(|r| r.message).collect();
+    // Whether a row is refused depends on its sender and conversation only.
+    let mut blocked: Vec<(String, i64)> = Vec::new();
+    let mut inserted: Vec<ChatMessage> = Vec::new();
+    let mut earlier: Vec<ChatMessage> = Vec::new();
+    for row in found {
+        match row.outcome.as_str() {
+            "blocked" => blocked.push((row.chat_id, row.sender_id)),
+            "new" => inserted.extend(row.message()),
+            _ => earlier.extend(row.message()),
+        }
+    }
     inserted.sort_by_key(|m| m.id);
-    let mut earlier: Vec<ChatMessage> = old.into_iter().map(|r| r.message).collect();
+    let refused = |row: &NewMessage| {
+        blocked
+            .iter()
+            .any(|(chat, sender)| *chat == row.chat_id && *sender == row.sender_id)
+    };
     let same = |m: &ChatMessage, row: &NewMessage| {
         m.chat_id == row.chat_id
             && m.sender_id == row.sender_id
             && m.client_msg_id == row.client_msg_id
     };
-    // A row neither inserted nor found was stored by another writer (another
-    // node) while the statement ran: its snapshot predates that row. Read
-    // those again, now that it is committed.
+    // An allowed row neither inserted nor found was stored by another
+    // writer (another node) while the statement ran: its snapshot predates
+    // that row. Read those again, now that it is committed.
     // (Nothing to look for when every row was inserted: the usual case.)
     let missing: Vec<&NewMessage> = if inserted.len() == rows.len() {
         Vec::new()
     } else {
         rows.iter()
-            .filter(|row| !inserted.iter().chain(&earlier).any(|m| same(m, row)))
+            .filter(|row| !refused(row) && !inserted.iter().chain(&earlier).any(|m| same(m, row)))
             .collect()
     };
     if !missing.is_empty() {
@@ -173,14 +233,17 @@ pub async fn insert_batch(
     let mut claimed = vec![false; inserted.len()];
     rows.iter()
         .map(|row| {
+            if refused(row) {
+                return Ok(None);
+            }
             if let Some(i) = inserted.iter().position(|m| same(m, row)) {
                 let fresh = !std::mem::replace(&mut claimed[i], true);
-                return Ok((inserted[i].clone(), fresh));
+                return Ok(Some((inserted[i].clone(), fresh)));
             }
             earlier
                 .iter()
                 .find(|m| same(m, row))
-                .map(|m| (m.clone(), false))
+                .map(|m| Some((m.clone(), false)))
                 .ok_or(diesel::result::Error::NotFound)
         })
         .collect()

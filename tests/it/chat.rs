@@ -212,6 +212,74 @@ async fn only_the_two_participants_read_or_write() {
     }
 }
 
+/// One batch statement refuses the rows of a blocked pair and stores the
+/// others in input order, a resend within the batch or after it getting
+/// the stored message back.
+#[actix_web::test]
+async fn a_batch_refuses_blocked_pairs_and_keeps_the_rest_in_order() {
+    use transcendence::db::chat::{NewMessage, ensure_chat, insert_batch};
+    use transcendence::domain::chat::ChatId;
+
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let carol = app.register("carol").await;
+    app.send(
+        reqwest::Method::PUT,
+        &format!("/api/blocks/{}", carol.id),
+        None,
+        Some(&b),
+    )
+    .await
+    .expect(204);
+    let mut conn = app.state.db.get().await.unwrap();
+    for (x, y) in [(alice.id, bob.id), (carol.id, bob.id)] {
+        assert!(
+            ensure_chat(&mut conn, &ChatId::between(x, y).unwrap())
+                .await
+                .unwrap()
+        );
+    }
+    let row = |from: i64, to: i64, key: &str| NewMessage {
+        chat_id: chat_id(from, to),
+        sender_id: from,
+        body: format!("body {key}"),
+        client_msg_id: key.to_string(),
+    };
+    let batch = [
+        row(alice.id, bob.id, "a1"),
+        row(carol.id, bob.id, "c1"),
+        row(alice.id, bob.id, "a1"),
+        row(bob.id, alice.id, "b1"),
+        row(bob.id, carol.id, "b2"),
+    ];
+    let stored = insert_batch(&mut conn, &batch).await.unwrap();
+    let outcome: Vec<Option<(&str, bool)>> = stored
+        .iter()
+        .map(|s| {
+            s.as_ref()
+                .map(|(m, fresh)| (m.client_msg_id.as_str(), *fresh))
+        })
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            Some(("a1", true)),
+            None,
+            Some(("a1", false)),
+            Some(("b1", true)),
+            None
+        ]
+    );
+    let id = |i: usize| stored[i].as_ref().unwrap().0.id;
+    assert_eq!(id(0), id(2), "a resend in the batch is the same message");
+    assert!(id(0) < id(3), "ids follow the input order");
+
+    let again = insert_batch(&mut conn, &batch[..1]).await.unwrap();
+    let (message, fresh) = again[0].as_ref().unwrap();
+    assert_eq!((message.id, *fresh), (id(0), false));
+}
+
 #[actix_web::test]
 async fn a_block_stops_sending_both_ways_but_keeps_history() {
     let app = spawn_app().await;

@@ -4,10 +4,12 @@
 //!
 //! A send travels: socket → its `UserSession` (checks the shape, the body
 //! and the sender's rate) → the conversation's `ChatRoom` (creates the
-//! conversation on its first message, refuses blocked pairs, groups what
-//! arrives while a write is in flight) → the writer (one statement for
-//! every room's pending messages) → after the commit, `chat.ack` to the
-//! sending socket and `chat.message` to every socket of both users.
+//! conversation on its first message, hands messages to the writer in
+//! arrival order, grouping what arrives during a hand-over) → the writer
+//! (one statement for every room's pending messages, refusing those
+//! between users who block each other) → after the commit, `chat.ack` (or
+//! `user_blocked`) to the sending socket and `chat.message` to every
+//! socket of both users.
 
 pub mod room;
 pub mod writer;

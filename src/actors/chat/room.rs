@@ -2,17 +2,21 @@
 //! supervisor; started by the first send or typing event, stopped after
 //! `CHAT_ROOM_IDLE_MS` without any.
 //!
-//! The room keeps one write in flight at a time: what arrives meanwhile
-//! waits and goes in the next write as one group. Before each write it
-//! makes sure the conversation exists (the first message creates it) and
-//! that neither user blocks the other. After it, a recipient with no
-//! socket open gets a (collapsed) `chat_message` notification.
+//! The room hands its messages to the node's chat writer in arrival order:
+//! one hand-over at a time, and what arrives meanwhile goes in the next as
+//! one group. It does not wait for a group's commit before handing over
+//! the next (the writer keeps their order), so a busy conversation gets
+//! into every batch. Before the first hand-over it makes sure the
+//! conversation exists (the first message creates it); the writer's
+//! statement refuses messages between users who block each other. After
+//! the commit, a recipient with no socket open gets a (collapsed)
+//! `chat_message` notification.
 
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
-use super::writer::Post;
+use super::writer::{Post, Receipt};
 use crate::actors::notifications;
 use crate::actors::registry::Push;
 use crate::actors::supervisor::{Child, Lease, Supervisor};
@@ -36,7 +40,10 @@ pub struct ChatRoom {
     /// The conversation's rows exist.
     ensured: bool,
     waiting: Vec<Post>,
-    writing: bool,
+    /// A group is being handed to the writer.
+    handing_over: bool,
+    /// Groups handed over and not yet committed.
+    in_flight: usize,
     last_activity: Instant,
     /// Whether either user blocks the other, and when that was learnt.
     blocked: Option<(bool, Instant)>,
@@ -73,7 +80,7 @@ impl Actor for ChatRoom {
 
 impl ChatRoom {
     fn busy(&self) -> bool {
-        self.writing || !self.waiting.is_empty()
+        self.handing_over || self.in_flight > 0 || !self.waiting.is_empty()
     }
 }
 
@@ -95,7 +102,8 @@ impl ChatRoom {
                 chat: id,
                 ensured: false,
                 waiting: Vec::new(),
-                writing: false,
+                handing_over: false,
+                in_flight: 0,
                 last_activity: Instant::now(),
                 blocked: None,
                 typing: [None, None],
@@ -103,101 +111,93 @@ impl ChatRoom {
     }
 
     fn write_next(&mut self, ctx: &mut Context<Self>) {
-        if self.writing || self.waiting.is_empty() {
+        if self.handing_over || self.waiting.is_empty() {
             return;
         }
-        self.writing = true;
+        self.handing_over = true;
         let posts = std::mem::take(&mut self.waiting);
         let state = self.state.clone();
         let chat = self.chat.clone();
         let ensured = self.ensured;
         let work = async move {
-            let checked = async {
-                let mut conn = state.db.get().await?;
-                if !ensured && !chat::ensure_chat(&mut conn, &chat).await? {
-                    return anyhow::Ok(Refusal::NoSuchUser);
+            if !ensured {
+                let made = async {
+                    let mut conn = state.db.get().await?;
+                    anyhow::Ok(chat::ensure_chat(&mut conn, &chat).await?)
                 }
-                if social::blocked_either_way(&mut conn, chat.low(), chat.high()).await? {
-                    return Ok(Refusal::Blocked);
+                .await;
+                match made {
+                    Ok(true) => {}
+                    Ok(false) => return HandOver::NoSuchUser(posts),
+                    Err(e) => return HandOver::Failed(e, replies(&posts)),
                 }
-                Ok(Refusal::None)
             }
-            .await;
-            (checked, posts)
+            let replies = replies(&posts);
+            match state.chat_writer.queue(posts).await {
+                Ok(receipt) => HandOver::Queued(receipt, replies),
+                Err(e) => HandOver::Failed(e, replies),
+            }
         };
-        // Checks first (on this room's task), then the write; the room
-        // does not stop while `writing`, so neither is cut short.
-        ctx.spawn(work.into_actor(self).then(|(checked, posts), room, _| {
-            let writer = room.state.chat_writer.clone();
-            let state = room.state.clone();
-            async move {
-                let replies = |posts: &[Post]| -> Vec<_> {
-                    posts
-                        .iter()
-                        .map(|p| (p.reply_to.clone(), p.request_id.clone()))
-                        .collect()
-                };
-                match checked {
-                    Err(e) => Outcome::Failed(e, replies(&posts)),
-                    Ok(Refusal::None) => {
-                        let replies = replies(&posts);
-                        match writer.write(posts).await {
-                            Ok(written) => {
-                                // On a task of its own: notification writes
-                                // must not hold up the room's next group.
-                                actix_web::rt::spawn(async move {
-                                    notify_offline(&state, &written).await;
-                                });
-                                Outcome::Written
-                            }
-                            Err(e) => Outcome::Failed(e, replies),
+        // The room does not stop while a group is handed over or in
+        // flight, so neither is cut short.
+        ctx.spawn(work.into_actor(self).map(|handed, room, ctx| {
+            room.handing_over = false;
+            match handed {
+                HandOver::Queued(receipt, replies) => {
+                    room.ensured = true;
+                    room.in_flight += 1;
+                    ctx.spawn(receipt.into_actor(room).map(|written, room, ctx| {
+                        room.in_flight -= 1;
+                        match written {
+                            Ok(Ok(written)) => room.committed(written),
+                            Ok(Err(e)) => room.failed(&e, replies),
+                            Err(_) => room
+                                .failed(&anyhow::anyhow!("the chat writer has stopped"), replies),
                         }
-                    }
-                    Ok(refusal) => Outcome::Refused(refusal, posts),
+                        room.write_next(ctx);
+                    }));
                 }
+                HandOver::NoSuchUser(posts) => {
+                    for post in posts {
+                        post.reply_to.do_send(Push::event(&ServerEvent::error(
+                            post.request_id,
+                            "not_found",
+                            "no such user",
+                        )));
+                    }
+                }
+                HandOver::Failed(e, replies) => room.failed(&e, replies),
             }
-            .into_actor(room)
-            .map(|outcome, room, ctx| room.written(outcome, ctx))
+            room.write_next(ctx);
         }));
     }
 
-    fn written(&mut self, outcome: Outcome, ctx: &mut Context<Self>) {
-        self.writing = false;
-        match outcome {
-            Outcome::Written => {
-                self.ensured = true;
-                self.blocked = Some((false, Instant::now()));
-            }
-            Outcome::Refused(refusal, posts) => {
-                let (code, message) = match refusal {
-                    Refusal::Blocked => {
-                        self.blocked = Some((true, Instant::now()));
-                        ("user_blocked", "one of you has blocked the other")
-                    }
-                    _ => ("not_found", "no such user"),
-                };
-                for post in posts {
-                    post.reply_to.do_send(Push::event(&ServerEvent::error(
-                        post.request_id,
-                        code,
-                        message,
-                    )));
-                }
-            }
-            Outcome::Failed(e, replies) => {
-                // Check the conversation again next time: it may be what failed.
-                self.ensured = false;
-                tracing::warn!(error = %e, chat = %self.chat, "chat write failed");
-                for (reply_to, id) in replies {
-                    reply_to.do_send(Push::event(&ServerEvent::error(
-                        id,
-                        "service_unavailable",
-                        "the message was not saved; send it again (same client_msg_id)",
-                    )));
-                }
-            }
+    /// A group is committed: the writer acked and delivered it.
+    fn committed(&mut self, written: Vec<Option<(chat::ChatMessage, bool)>>) {
+        let blocked = written.iter().any(Option::is_none);
+        self.blocked = Some((blocked, Instant::now()));
+        let written: Vec<_> = written.into_iter().flatten().collect();
+        let state = self.state.clone();
+        // On a task of its own: notification writes must not hold up the
+        // room's next group.
+        actix_web::rt::spawn(async move {
+            notify_offline(&state, &written).await;
+        });
+    }
+
+    /// The hand-over or the write failed: every sender hears so and may
+    /// resend.
+    fn failed(&mut self, e: &anyhow::Error, replies: Replies) {
+        // Check the conversation again next time: it may be what failed.
+        self.ensured = false;
+        tracing::warn!(error = %e, chat = %self.chat, "chat write failed");
+        for (reply_to, id) in replies {
+            reply_to.do_send(Push::event(&ServerEvent::error(
+                id,
+                "service_unavailable",
+                "the message was not saved; send it again (same client_msg_id)",
+            )));
         }
-        self.write_next(ctx);
     }
 
     /// Relays a typing event to the peer's sockets if the pair is known
@@ -215,20 +215,21 @@ impl ChatRoom {
     }
 }
 
-enum Refusal {
-    None,
-    NoSuchUser,
-    Blocked,
+/// Whom to tell when a group fails: each sending socket and request id.
+type Replies = Vec<(Recipient<Push>, Option<serde_json::Value>)>;
+
+fn replies(posts: &[Post]) -> Replies {
+    posts
+        .iter()
+        .map(|p| (p.reply_to.clone(), p.request_id.clone()))
+        .collect()
 }
 
-enum Outcome {
-    Written,
-    Refused(Refusal, Vec<Post>),
-    /// The checks or the write failed: every sender hears so and may resend.
-    Failed(
-        anyhow::Error,
-        Vec<(Recipient<Push>, Option<serde_json::Value>)>,
-    ),
+enum HandOver {
+    /// With the writer: the receipt resolves after the commit.
+    Queued(Receipt, Replies),
+    NoSuchUser(Vec<Post>),
+    Failed(anyhow::Error, Replies),
 }
 
 /// Recipients with no socket on this node get a `chat_message`

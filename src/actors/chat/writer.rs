@@ -1,8 +1,9 @@
-//! The chat writer: one per node, on an arbiter of its own. Rooms hand it
-//! their pending messages; it writes whatever has queued up meanwhile in
-//! one statement (group commit), then, after the commit and in id order,
-//! acknowledges each to its sender's socket and delivers it to every
-//! socket of both participants.
+//! The chat writer: one per node, on an arbiter of its own. Rooms queue
+//! their pending messages with it; it writes whatever has queued up
+//! meanwhile in one statement (group commit), which also refuses messages
+//! between users who block each other, then, after the commit and in id
+//! order, acknowledges each to its sender's socket (or tells it why not)
+//! and delivers it to every socket of both participants.
 //!
 //! Being the only writer, it commits ids in increasing order, and being
 //! the only deliverer, each socket receives messages in id order across
@@ -14,6 +15,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::actors::registry::{Push, SessionRegistry};
 use crate::db::DbPool;
@@ -34,10 +36,16 @@ pub struct Post {
     pub reply_to: Recipient<Push>,
     /// The client's request id, echoed in the ack or the error.
     pub request_id: Option<Value>,
+    /// When the message arrived on the sender's socket.
+    pub received: Instant,
 }
 
-/// What a write request returns: each stored message and whether it is new.
-pub type Written = anyhow::Result<Vec<(ChatMessage, bool)>>;
+/// What a write request returns: each stored message and whether it is
+/// new, or `None` for a message refused because one user blocks the other.
+pub type Written = anyhow::Result<Vec<Option<(ChatMessage, bool)>>>;
+
+/// Resolves once the queued messages are committed (or failed).
+pub type Receipt = oneshot::Receiver<Written>;
 
 struct Request {
     posts: Vec<Post>,
@@ -59,14 +67,16 @@ impl ChatWriter {
         ChatWriter { queue }
     }
 
-    /// Writes `posts`, acks and delivers them; resolves after the commit.
-    pub async fn write(&self, posts: Vec<Post>) -> Written {
-        let (done, result) = oneshot::channel();
+    /// Queues `posts` after everything queued before (they are written in
+    /// that order); resolves once queued, with the receipt of the commit.
+    /// The writer acks and delivers them itself.
+    pub async fn queue(&self, posts: Vec<Post>) -> anyhow::Result<Receipt> {
+        let (done, receipt) = oneshot::channel();
         self.queue
             .send(Request { posts, done })
             .await
             .map_err(|_| anyhow::anyhow!("the chat writer has stopped"))?;
-        result.await?
+        Ok(receipt)
     }
 }
 
@@ -91,7 +101,7 @@ async fn run(
         #[allow(clippy::cast_precision_loss)]
         metrics.chat_batch_rows.observe(rows as f64);
         let started = std::time::Instant::now();
-        write_batch(&db, &sockets, batch).await;
+        write_batch(&db, &sockets, &metrics, batch).await;
         metrics
             .chat_commit_seconds
             .observe_duration(started.elapsed());
@@ -100,7 +110,12 @@ async fn run(
     Arbiter::current().stop();
 }
 
-async fn write_batch(db: &DbPool, sockets: &SessionRegistry, batch: Vec<Request>) {
+async fn write_batch(
+    db: &DbPool,
+    sockets: &SessionRegistry,
+    metrics: &Metrics,
+    batch: Vec<Request>,
+) {
     let rows: Vec<NewMessage> = batch
         .iter()
         .flat_map(|r| r.posts.iter().map(|p| p.message.clone()))
@@ -126,12 +141,22 @@ async fn write_batch(db: &DbPool, sockets: &SessionRegistry, batch: Vec<Request>
             return;
         }
     };
-    // Acks and deliveries in id order (a resend's old message: ack only).
-    let mut order: Vec<usize> = (0..stored.len()).collect();
-    order.sort_by_key(|&i| stored[i].0.id);
     let posts: Vec<&Post> = batch.iter().flat_map(|r| r.posts.iter()).collect();
-    for i in order {
-        let (message, fresh) = &stored[i];
+    for (post, _) in posts.iter().zip(&stored).filter(|(_, s)| s.is_none()) {
+        post.reply_to.do_send(Push::event(&ServerEvent::error(
+            post.request_id.clone(),
+            "user_blocked",
+            "one of you has blocked the other",
+        )));
+    }
+    // Acks and deliveries in id order (a resend's old message: ack only).
+    let mut order: Vec<(usize, &(ChatMessage, bool))> = stored
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| Some((i, s.as_ref()?)))
+        .collect();
+    order.sort_by_key(|(_, (message, _))| message.id);
+    for (i, (message, fresh)) in order {
         let view = ChatMessageView::from(message.clone());
         posts[i]
             .reply_to
@@ -143,6 +168,9 @@ async fn write_batch(db: &DbPool, sockets: &SessionRegistry, batch: Vec<Request>
             let push = Push::chat_message(view);
             sockets.push(chat.low(), &push);
             sockets.push(chat.high(), &push);
+            metrics
+                .chat_delivery_seconds
+                .observe_duration(posts[i].received.elapsed());
         }
     }
     let mut stored = stored.into_iter();
