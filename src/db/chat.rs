@@ -111,7 +111,8 @@ impl BatchRow {
 /// The whole batch in one statement, so one round trip: refusing the rows
 /// whose sender and recipient block each other (in the same snapshot as
 /// the insert, so no block slips in between a check and the write), the
-/// insert, both members' "newest message" markers, and, only when some
+/// insert, both members' "newest message" markers (found by primary key:
+/// both members' ids are in the conversation's id), and, only when some
 /// allowed rows were not inserted, the messages that earlier batches
 /// stored for those resends (the statement's snapshot predates its own
 /// inserts).
@@ -132,9 +133,11 @@ WITH input AS (
     ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING
     RETURNING id, chat_id, sender_id, body, client_msg_id, created_at
 ), bump AS (
-    UPDATE chat_members SET last_message_id = GREATEST(chat_members.last_message_id, v.max_id)
-    FROM (SELECT chat_id, max(id) AS max_id FROM ins GROUP BY chat_id) AS v
-    WHERE chat_members.chat_id = v.chat_id
+    UPDATE chat_members m SET last_message_id = GREATEST(m.last_message_id, v.max_id)
+    FROM (SELECT chat_id, max(id) AS max_id FROM ins GROUP BY chat_id) AS v,
+        LATERAL (VALUES (split_part(v.chat_id, '_', 1)::bigint),
+                        (split_part(v.chat_id, '_', 2)::bigint)) AS u(user_id)
+    WHERE m.user_id = u.user_id AND m.chat_id = v.chat_id
 )
 SELECT 'new' AS outcome, id, chat_id, sender_id, body, client_msg_id, created_at FROM ins
 UNION ALL
