@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::ws::WsClient;
-use crate::support::{TestApp, spawn_app_with};
+use crate::support::{TestApp, spawn_app, spawn_app_with};
 
 /// A server whose matches run four simulation steps per tick and give
 /// `grace_ms` to come back.
@@ -447,4 +447,100 @@ async fn friends_see_a_player_in_game() {
     }
     let friends = app.get("/api/friends", Some(&b)).await;
     assert_eq!(friends.expect(200)["items"][0]["presence"], "in_game");
+}
+
+/// A history page is one statement: newest first, each match with the
+/// opponent as others see them, paged by cursor, live matches left out;
+/// an empty page for a player without matches, 404 for no such player.
+#[actix_web::test]
+async fn history_pages_newest_first_and_tells_empty_from_unknown() {
+    use transcendence::db::game::{self, Outcome};
+
+    let app = spawn_app().await;
+    let (alice, a, _) = app.user_with_tokens("alice").await;
+    let bob = app.register("bob").await;
+    let (carol, c, _) = app.user_with_tokens("carol").await;
+    app.send(
+        reqwest::Method::PATCH,
+        "/api/users/me",
+        Some(json!({"display_name": "Caro"})),
+        Some(&c),
+    )
+    .await
+    .expect(200);
+    let mut conn = app.state.db.get().await.unwrap();
+    let mut ids = Vec::new();
+    for (left, right, winner) in [
+        (alice.id, bob.id, 0),
+        (carol.id, alice.id, 0),
+        (alice.id, bob.id, 1),
+    ] {
+        let match_id = game::create(&mut conn, left, right, 3, None).await.unwrap();
+        let score = if winner == 0 { [3, 1] } else { [1, 3] };
+        let outcome = Outcome {
+            match_id,
+            score,
+            winner: Some(winner),
+            reason: "score",
+        };
+        game::finish(&mut conn, outcome).await.unwrap();
+        ids.push(match_id);
+    }
+    game::create(&mut conn, alice.id, carol.id, 3, None)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let first = app
+        .get(
+            &format!("/api/users/{}/matches?limit=2", alice.id),
+            Some(&a),
+        )
+        .await;
+    let first = first.expect(200);
+    let items = first["items"].as_array().unwrap();
+    let seen: Vec<_> = items
+        .iter()
+        .map(|i| {
+            (
+                i["match_id"].as_i64().unwrap(),
+                i["opponent"]["id"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(ids[2], bob.id), (ids[1], carol.id)]);
+    assert_eq!(
+        (
+            items[0]["side"].as_str(),
+            items[0]["result"].as_str(),
+            items[0]["score"].as_i64()
+        ),
+        (Some("left"), Some("loss"), Some(1))
+    );
+    assert_eq!(items[1]["side"], "right");
+    assert_eq!(items[1]["opponent"]["display_name"], "Caro");
+    assert_eq!(
+        items[1]["opponent"]["avatar_url"],
+        format!("/media/avatars/default/{}.png", carol.id)
+    );
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let second = app
+        .get(
+            &format!("/api/users/{}/matches?limit=2&cursor={cursor}", alice.id),
+            Some(&a),
+        )
+        .await;
+    let second = second.expect(200);
+    assert_eq!(second["items"][0]["match_id"], ids[0]);
+    assert_eq!(second["items"].as_array().unwrap().len(), 1);
+    assert!(second["next_cursor"].is_null());
+
+    let dave = app.register("dave").await;
+    let empty = app
+        .get(&format!("/api/users/{}/matches", dave.id), Some(&a))
+        .await;
+    assert_eq!(empty.expect(200)["items"], json!([]));
+    app.get("/api/users/999999999/matches", Some(&a))
+        .await
+        .expect_error(404, "not_found");
 }
