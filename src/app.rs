@@ -28,9 +28,12 @@ const JANITOR_INTERVAL: Duration = Duration::from_secs(600);
 #[derive(Clone)]
 pub struct AppState {
     pub settings: Arc<Settings>,
-    /// The actors' pool; an HTTP worker's state has a pool of its own
-    /// ([`AppState::for_worker`]).
+    /// The pool for code on this state's thread: an HTTP worker's own
+    /// ([`AppState::for_worker`]), else the actors' pool.
     pub db: DbPool,
+    /// The actors' pool, shared by the supervised actors (each on an
+    /// arbiter of its own) and the background tasks.
+    actors_db: DbPool,
     /// Every pool of the node, for the metrics.
     pub pools: Arc<db::Pools>,
     pub redis: Option<deadpool_redis::Pool>,
@@ -149,10 +152,6 @@ impl Application {
 
         actix_web::rt::spawn(janitor(state.db.clone()));
 
-        let workers = match state.settings.workers {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-            n => n,
-        };
         let sockets = state.sockets.clone();
         let shared = state.clone();
         let server = HttpServer::new(move || {
@@ -164,7 +163,7 @@ impl Application {
                 .app_data(web::Data::new(shared.for_worker()))
                 .configure(crate::http::configure)
         })
-        .workers(workers)
+        .workers(state.settings.workers)
         // Real-time pushes are small frames that must leave at once: with
         // Nagle's algorithm a frame written while the previous one is
         // unacknowledged waits for the peer's delayed ACK (up to 40 ms).
@@ -242,6 +241,16 @@ impl AppState {
         AppState { db, ..self.clone() }
     }
 
+    /// This state for a supervised actor: queries go through the actors'
+    /// pool, whichever thread started the actor (a worker's pool would
+    /// keep its connections' I/O on that worker's thread, and outlive it).
+    pub fn for_actors(&self) -> AppState {
+        AppState {
+            db: self.actors_db.clone(),
+            ..self.clone()
+        }
+    }
+
     pub fn new(settings: Settings) -> anyhow::Result<Self> {
         let db = db::build_pool(settings.database_url.expose_secret(), settings.db_pool_size)?;
         let pools = Arc::<db::Pools>::default();
@@ -286,6 +295,7 @@ impl AppState {
             )),
             inboxes: Supervisor::new("notifications", 1),
             settings: Arc::new(settings),
+            actors_db: db.clone(),
             db,
             pools,
             redis,

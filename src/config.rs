@@ -21,6 +21,8 @@ pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
 /// Longest token lifetimes accepted: a day for access tokens, 90 days for
 /// refresh tokens.
+/// PostgreSQL connections a node opens by default, over all its pools.
+const NODE_CONNECTIONS: usize = 16;
 const MAX_ACCESS_TTL_SECS: u64 = 86_400;
 const MAX_REFRESH_TTL_SECS: u64 = 90 * 86_400;
 
@@ -175,8 +177,9 @@ pub struct Settings {
     /// Languages a profile may choose; the first is the default.
     pub languages: Vec<String>,
     pub log_format: LogFormat,
-    /// HTTP worker threads; 0 means one per core.
+    /// HTTP worker threads (`WORKERS`, default one per core).
     pub workers: usize,
+    /// Connections per pool: one pool per worker, and the actors' pool.
     pub db_pool_size: usize,
     /// Peers whose `X-Forwarded-For` is believed (the gateway). Anyone else's
     /// header is ignored, so a client cannot pick the address it is throttled by.
@@ -402,7 +405,15 @@ impl Settings {
                 format!("must be 1-{MAX_REFRESH_TTL_SECS} seconds"),
             ));
         }
-        let db_pool_size = raw.db_pool_size.unwrap_or(8);
+        let workers = match raw.workers.unwrap_or(0) {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        };
+        // By default about 16 connections a node, over its workers' pools
+        // and the actors' one, but at least 4 in each.
+        let db_pool_size = raw
+            .db_pool_size
+            .unwrap_or((NODE_CONNECTIONS / (workers + 1)).max(4));
         if db_pool_size == 0 {
             return Err(invalid("DB_POOL_SIZE", "must be at least 1"));
         }
@@ -557,7 +568,7 @@ impl Settings {
             web_dir: raw.web_dir.unwrap_or_else(|| PathBuf::from("web/dist")),
             languages,
             log_format,
-            workers: raw.workers.unwrap_or(0),
+            workers,
             db_pool_size,
             trusted_proxies,
             totp_issuer: raw.totp_issuer.unwrap_or_else(|| "transcendence".into()),
@@ -742,6 +753,20 @@ mod tests {
             bytes byte_buf option unit unit_struct newtype_struct seq tuple
             tuple_struct map enum identifier ignored_any
         }
+    }
+
+    #[test]
+    fn a_node_opens_about_16_connections_by_default() {
+        let pool = |workers| {
+            let mut r = raw();
+            r.workers = Some(workers);
+            Settings::validate(r, false).unwrap().db_pool_size
+        };
+        // One pool per worker and the actors' pool, at least 4 each.
+        assert_eq!((pool(1), pool(2), pool(3), pool(16)), (8, 5, 4, 4));
+        let mut r = raw();
+        r.db_pool_size = Some(20);
+        assert_eq!(Settings::validate(r, false).unwrap().db_pool_size, 20);
     }
 
     #[test]

@@ -43,7 +43,7 @@ impl Child for NotificationInbox {
 impl NotificationInbox {
     /// The inbox of a user whose socket just opened.
     pub fn open(state: &AppState, user_id: i64) -> Addr<Self> {
-        let for_child = state.clone();
+        let for_child = state.for_actors();
         state
             .inboxes
             .get_or_start(&user_id, move |lease, _| NotificationInbox {

@@ -3,8 +3,9 @@
 //! that the reader takes first. The session actor holds the [`Outbox`],
 //! the task that owns the socket holds the [`Reader`].
 //!
-//! Both lanes live in one lazily grown allocation that an emptied queue
-//! gives back: an idle socket holds a few hundred bytes here, where two
+//! The lanes are queues that allocate on their first frame, and the frame
+//! lane gives its memory back once emptied (the control lane holds at most
+//! a few): an idle socket holds about a hundred bytes here, where two
 //! tokio channels held about 3.4 KB (each allocates a block of 32 slots up
 //! front; `docs/benchmarks.md`).
 

@@ -71,7 +71,7 @@ struct Passed {
 impl TournamentRunner {
     /// The runner of tournament `id`, started if needed.
     pub fn open(state: &AppState, id: i64) -> Addr<Self> {
-        let for_child = state.clone();
+        let for_child = state.for_actors();
         state
             .tournaments
             .get_or_start(&id, move |lease, _| TournamentRunner {

@@ -113,9 +113,9 @@ impl BatchRow {
 /// the insert, so no block slips in between a check and the write), the
 /// insert, both members' "newest message" markers (found by primary key:
 /// both members' ids are in the conversation's id), and, only when some
-/// allowed rows were not inserted, the messages that earlier batches
-/// stored for those resends (the statement's snapshot predates its own
-/// inserts).
+/// rows were not inserted, the messages that earlier batches stored for
+/// those resends (the statement's snapshot predates its own inserts): a
+/// resend of a message stored before a block still gets it back.
 const INSERT_BATCH: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
@@ -143,9 +143,9 @@ SELECT 'new' AS outcome, id, chat_id, sender_id, body, client_msg_id, created_at
 UNION ALL
 SELECT 'earlier', m.id, m.chat_id, m.sender_id, m.body, m.client_msg_id, m.created_at
 FROM chat_messages m
-JOIN allowed k
+JOIN input k
   ON m.chat_id = k.chat_id AND m.sender_id = k.sender_id AND m.client_msg_id = k.client_msg_id
-WHERE (SELECT count(*) FROM ins) < (SELECT count(*) FROM allowed)
+WHERE (SELECT count(*) FROM ins) < cardinality($1::text[])
 UNION ALL
 SELECT 'blocked', NULL, chat_id, sender_id, NULL, client_msg_id, NULL
 FROM input WHERE n NOT IN (SELECT n FROM allowed)";
@@ -154,8 +154,8 @@ FROM input WHERE n NOT IN (SELECT n FROM allowed)";
 /// every row in input order, the stored message and whether this row made
 /// it, or `None` when the sender and the recipient block each other: a
 /// resend with the same `(chat, sender, client_msg_id)`, in this batch or
-/// an earlier one, gets the earlier message back, never a duplicate. New
-/// ids follow the input order.
+/// an earlier one, gets the earlier message back, never a duplicate (even
+/// once blocked). New ids follow the input order.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     rows: &[NewMessage],
@@ -236,18 +236,17 @@ pub async fn insert_batch(
     let mut claimed = vec![false; inserted.len()];
     rows.iter()
         .map(|row| {
-            if refused(row) {
-                return Ok(None);
-            }
             if let Some(i) = inserted.iter().position(|m| same(m, row)) {
                 let fresh = !std::mem::replace(&mut claimed[i], true);
                 return Ok(Some((inserted[i].clone(), fresh)));
             }
-            earlier
-                .iter()
-                .find(|m| same(m, row))
-                .map(|m| Some((m.clone(), false)))
-                .ok_or(diesel::result::Error::NotFound)
+            if let Some(m) = earlier.iter().find(|m| same(m, row)) {
+                return Ok(Some((m.clone(), false)));
+            }
+            if refused(row) {
+                return Ok(None);
+            }
+            Err(diesel::result::Error::NotFound)
         })
         .collect()
 }

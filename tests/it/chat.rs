@@ -213,8 +213,8 @@ async fn only_the_two_participants_read_or_write() {
 }
 
 /// One batch statement refuses the rows of a blocked pair and stores the
-/// others in input order, a resend within the batch or after it getting
-/// the stored message back.
+/// others in input order, a resend within the batch or after it (even
+/// after a block) getting the stored message back.
 #[actix_web::test]
 async fn a_batch_refuses_blocked_pairs_and_keeps_the_rest_in_order() {
     use transcendence::db::chat::{NewMessage, ensure_chat, insert_batch};
@@ -275,9 +275,27 @@ async fn a_batch_refuses_blocked_pairs_and_keeps_the_rest_in_order() {
     assert_eq!(id(0), id(2), "a resend in the batch is the same message");
     assert!(id(0) < id(3), "ids follow the input order");
 
-    let again = insert_batch(&mut conn, &batch[..1]).await.unwrap();
-    let (message, fresh) = again[0].as_ref().unwrap();
-    assert_eq!((message.id, *fresh), (id(0), false));
+    // Once bob blocks alice too, a resend of what she sent before still
+    // gets its message back; anything new is refused.
+    app.send(
+        reqwest::Method::PUT,
+        &format!("/api/blocks/{}", alice.id),
+        None,
+        Some(&b),
+    )
+    .await
+    .expect(204);
+    let later = [
+        batch[0].clone(),
+        row(alice.id, bob.id, "a3"),
+        batch[1].clone(),
+    ];
+    let again = insert_batch(&mut conn, &later).await.unwrap();
+    let outcome: Vec<Option<(i64, bool)>> = again
+        .iter()
+        .map(|s| s.as_ref().map(|(m, fresh)| (m.id, *fresh)))
+        .collect();
+    assert_eq!(outcome, [Some((id(0), false)), None, None]);
 }
 
 #[actix_web::test]

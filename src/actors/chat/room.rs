@@ -47,6 +47,10 @@ pub struct ChatRoom {
     last_activity: Instant,
     /// Whether either user blocks the other, and when that was learnt.
     blocked: Option<(bool, Instant)>,
+    /// Counts the blocks and unblocks told to the room: an answer learnt
+    /// before the latest one (a check or a commit that started earlier)
+    /// is not kept.
+    block_changes: u64,
     /// When each participant's last typing event was relayed.
     typing: [Option<Instant>; 2],
 }
@@ -92,7 +96,7 @@ impl Child for ChatRoom {
 impl ChatRoom {
     /// The room of `chat`, started if it is not running.
     pub fn open(state: &AppState, chat: &ChatId) -> Addr<Self> {
-        let for_child = state.clone();
+        let for_child = state.for_actors();
         let id = chat.clone();
         state
             .chat_rooms
@@ -106,6 +110,7 @@ impl ChatRoom {
                 in_flight: 0,
                 last_activity: Instant::now(),
                 blocked: None,
+                block_changes: 0,
                 typing: [None, None],
             })
     }
@@ -119,6 +124,7 @@ impl ChatRoom {
         let state = self.state.clone();
         let chat = self.chat.clone();
         let ensured = self.ensured;
+        let block_changes = self.block_changes;
         let work = async move {
             if !ensured {
                 let made = async {
@@ -140,16 +146,16 @@ impl ChatRoom {
         };
         // The room does not stop while a group is handed over or in
         // flight, so neither is cut short.
-        ctx.spawn(work.into_actor(self).map(|handed, room, ctx| {
+        ctx.spawn(work.into_actor(self).map(move |handed, room, ctx| {
             room.handing_over = false;
             match handed {
                 HandOver::Queued(receipt, replies) => {
                     room.ensured = true;
                     room.in_flight += 1;
-                    ctx.spawn(receipt.into_actor(room).map(|written, room, ctx| {
+                    ctx.spawn(receipt.into_actor(room).map(move |written, room, ctx| {
                         room.in_flight -= 1;
                         match written {
-                            Ok(Ok(written)) => room.committed(written),
+                            Ok(Ok(written)) => room.committed(written, block_changes),
                             Ok(Err(e)) => room.failed(&e, replies),
                             Err(_) => room
                                 .failed(&anyhow::anyhow!("the chat writer has stopped"), replies),
@@ -173,9 +179,12 @@ impl ChatRoom {
     }
 
     /// A group is committed: the writer acked and delivered it.
-    fn committed(&mut self, written: Vec<Option<(chat::ChatMessage, bool)>>) {
-        let blocked = written.iter().any(Option::is_none);
-        self.blocked = Some((blocked, Instant::now()));
+    /// `block_changes` is the count when it was handed over.
+    fn committed(&mut self, written: Vec<Option<(chat::ChatMessage, bool)>>, block_changes: u64) {
+        if block_changes == self.block_changes {
+            let blocked = written.iter().any(Option::is_none);
+            self.blocked = Some((blocked, Instant::now()));
+        }
         let written: Vec<_> = written.into_iter().flatten().collect();
         let state = self.state.clone();
         // On a task of its own: notification writes must not hold up the
@@ -298,6 +307,7 @@ impl Handler<Typing> for ChatRoom {
             _ => {
                 let db = self.state.db.clone();
                 let chat = self.chat.clone();
+                let block_changes = self.block_changes;
                 let check = async move {
                     let mut conn = db.get().await?;
                     anyhow::Ok(
@@ -305,7 +315,9 @@ impl Handler<Typing> for ChatRoom {
                     )
                 };
                 ctx.spawn(check.into_actor(self).map(move |blocked, room, _| {
-                    if let Ok(blocked) = blocked {
+                    if let Ok(blocked) = blocked
+                        && block_changes == room.block_changes
+                    {
                         room.blocked = Some((blocked, Instant::now()));
                         if !blocked {
                             room.relay_typing(user_id);
@@ -327,5 +339,6 @@ impl Handler<BlockChanged> for ChatRoom {
 
     fn handle(&mut self, _: BlockChanged, _: &mut Context<Self>) {
         self.blocked = None;
+        self.block_changes += 1;
     }
 }

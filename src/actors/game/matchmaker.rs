@@ -78,7 +78,7 @@ impl Child for Matchmaker {
 impl Matchmaker {
     /// The node's matchmaker (started on first use).
     pub fn get(state: &AppState) -> Addr<Self> {
-        let for_child = state.clone();
+        let for_child = state.for_actors();
         state
             .matchmaker
             .get_or_start(&(), move |lease, _| Matchmaker {

@@ -103,7 +103,7 @@ impl PongMatch {
         points_to_win: u8,
         tournament_id: Option<i64>,
     ) -> Addr<Self> {
-        let for_child = state.clone();
+        let for_child = state.for_actors();
         let tick_rate = state.settings.game.tick_rate;
         state.matches.get_or_start(&match_id, move |lease, _| {
             let now = Instant::now();
