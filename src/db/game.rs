@@ -3,7 +3,6 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
 use super::oauth::OAuthAccount;
@@ -11,7 +10,7 @@ use super::schema::{matches, oauth_accounts, player_stats, users};
 use super::users::User;
 use crate::domain::game::elo_changes;
 
-#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = matches)]
 pub struct MatchRow {
     pub id: i64,
@@ -183,75 +182,26 @@ pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<M
         .optional()
 }
 
-/// The other player of a history row, as others see them (the
-/// `opponent_*` columns of [`history`]'s statement).
-#[derive(Debug, Clone, QueryableByName)]
-pub struct Opponent {
-    #[diesel(sql_type = BigInt, column_name = opponent_id)]
-    pub id: i64,
-    #[diesel(sql_type = Text, column_name = opponent_username)]
-    pub username: String,
-    #[diesel(sql_type = Nullable<Text>, column_name = opponent_display_name)]
-    pub display_name: Option<String>,
-    #[diesel(sql_type = Nullable<Text>, column_name = opponent_avatar)]
-    pub avatar: Option<String>,
-    #[diesel(sql_type = Timestamptz, column_name = opponent_created_at)]
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(QueryableByName)]
-struct HistoryRow {
-    /// `None` on the one row of a player without matches on this page.
-    #[diesel(embed)]
-    game: Option<MatchRow>,
-    #[diesel(embed)]
-    opponent: Option<Opponent>,
-}
-
-/// The player's row anchors the page, so one statement also tells an
-/// empty page from an unknown player (no row at all).
-const HISTORY: &str = "\
-SELECT m.id, m.player_left, m.player_right, m.points_to_win, m.status,
-       m.score_left, m.score_right, m.winner_id, m.reason,
-       m.rating_change_left, m.rating_change_right, m.tournament_id,
-       m.created_at, m.ended_at,
-       o.id AS opponent_id, o.username AS opponent_username,
-       o.display_name AS opponent_display_name, o.avatar AS opponent_avatar,
-       o.created_at AS opponent_created_at
-FROM users p
-LEFT JOIN LATERAL (
-    SELECT * FROM matches
-    WHERE (player_left = p.id OR player_right = p.id) AND status <> 'live' AND id < $2
-    ORDER BY id DESC
-    LIMIT $3
-) m ON true
-LEFT JOIN users o ON o.id = m.player_left + m.player_right - p.id
-WHERE p.id = $1
-ORDER BY m.id DESC";
-
-/// A player's finished matches with ids below `before`, newest first, at
-/// most `limit`, each with the opponent; `None` when there is no such
-/// player.
+/// The user's ended matches with ids below `before`, newest first.
 pub async fn history(
     conn: &mut AsyncPgConnection,
     user: i64,
     before: i64,
     limit: i64,
-) -> QueryResult<Option<Vec<(MatchRow, Opponent)>>> {
-    let rows: Vec<HistoryRow> = diesel::sql_query(HISTORY)
-        .bind::<BigInt, _>(user)
-        .bind::<BigInt, _>(before)
-        .bind::<BigInt, _>(limit)
+) -> QueryResult<Vec<MatchRow>> {
+    matches::table
+        .filter(
+            matches::player_left
+                .eq(user)
+                .or(matches::player_right.eq(user)),
+        )
+        .filter(matches::status.ne("live"))
+        .filter(matches::id.lt(before))
+        .order(matches::id.desc())
+        .limit(limit)
+        .select(MatchRow::as_select())
         .load(conn)
-        .await?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    Ok(Some(
-        rows.into_iter()
-            .filter_map(|row| Some((row.game?, row.opponent?)))
-            .collect(),
-    ))
+        .await
 }
 
 /// A player's rating and record.

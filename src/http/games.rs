@@ -175,14 +175,28 @@ pub async fn history(
     let user_id = id.into_inner();
     let page = params.check()?;
     let mut conn = state.db.get().await?;
-    let Some(rows) = game::history(&mut conn, user_id, page.before_or_max(), page.fetch()).await?
-    else {
+    let rows = game::history(&mut conn, user_id, page.before_or_max(), page.fetch()).await?;
+    // Only an empty page needs to know whether the user exists at all.
+    if rows.is_empty() && users::find(&mut conn, user_id).await?.is_none() {
         return Err(AppError::new(ErrorCode::NotFound, "no such user"));
-    };
+    }
+    let opponents: Vec<i64> = rows
+        .iter()
+        .map(|r| {
+            if r.player_left == user_id {
+                r.player_right
+            } else {
+                r.player_left
+            }
+        })
+        .collect();
+    let found = users::find_many(&mut conn, &opponents).await?;
     let items: Vec<(i64, HistoryItem)> = rows
         .into_iter()
-        .map(|(r, opponent)| {
+        .filter_map(|r| {
             let left = r.player_left == user_id;
+            let opponent_id = if left { r.player_right } else { r.player_left };
+            let opponent = found.iter().find(|u| u.id == opponent_id)?;
             let (score, opponent_score, change) = if left {
                 (r.score_left, r.score_right, r.rating_change_left)
             } else {
@@ -193,11 +207,11 @@ pub async fn history(
                 Some(w) if w == user_id => "win",
                 Some(_) => "loss",
             };
-            (
+            Some((
                 r.id,
                 HistoryItem {
                     match_id: r.id,
-                    opponent: UserView::from(&opponent),
+                    opponent: UserView::from(opponent),
                     side: if left { "left" } else { "right" },
                     score,
                     opponent_score,
@@ -207,7 +221,7 @@ pub async fn history(
                     tournament_id: r.tournament_id,
                     ended_at: r.ended_at,
                 },
-            )
+            ))
         })
         .collect();
     Ok(HttpResponse::Ok().json(page.page(items, |(key, _)| *key, |(_, item)| item)))

@@ -21,28 +21,9 @@ pub struct UserView {
 
 /// Where a user's avatar is served: the uploaded one, or the generated default.
 pub fn avatar_url(user: &User) -> String {
-    avatar_path(user.id, user.avatar.as_deref())
-}
-
-fn avatar_path(id: i64, avatar: Option<&str>) -> String {
-    match avatar {
+    match &user.avatar {
         Some(name) => format!("/media/avatars/{name}"),
-        None => format!("/media/avatars/default/{id}.png"),
-    }
-}
-
-impl From<&crate::db::game::Opponent> for UserView {
-    fn from(user: &crate::db::game::Opponent) -> Self {
-        UserView {
-            id: user.id,
-            username: user.username.clone(),
-            display_name: user
-                .display_name
-                .clone()
-                .unwrap_or_else(|| user.username.clone()),
-            avatar_url: avatar_path(user.id, user.avatar.as_deref()),
-            created_at: user.created_at,
-        }
+        None => format!("/media/avatars/default/{}.png", user.id),
     }
 }
 
