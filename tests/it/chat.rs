@@ -224,14 +224,7 @@ async fn a_batch_refuses_blocked_pairs_and_keeps_the_rest_in_order() {
     let alice = app.register("alice").await;
     let (bob, b, _) = app.user_with_tokens("bob").await;
     let carol = app.register("carol").await;
-    app.send(
-        reqwest::Method::PUT,
-        &format!("/api/blocks/{}", carol.id),
-        None,
-        Some(&b),
-    )
-    .await
-    .expect(204);
+    app.block(&b, carol.id).await;
     let mut conn = app.state.db.get().await.unwrap();
     for (x, y) in [(alice.id, bob.id), (carol.id, bob.id)] {
         assert!(
@@ -277,14 +270,7 @@ async fn a_batch_refuses_blocked_pairs_and_keeps_the_rest_in_order() {
 
     // Once bob blocks alice too, a resend of what she sent before still
     // gets its message back; anything new is refused.
-    app.send(
-        reqwest::Method::PUT,
-        &format!("/api/blocks/{}", alice.id),
-        None,
-        Some(&b),
-    )
-    .await
-    .expect(204);
+    app.block(&b, alice.id).await;
     let later = [
         batch[0].clone(),
         row(alice.id, bob.id, "a3"),
@@ -306,14 +292,7 @@ async fn a_block_stops_sending_both_ways_but_keeps_history() {
     let mut alice_ws = app.ws(&a).await;
     let mut bob_ws = app.ws(&b).await;
     send(&mut alice_ws, bob.id, "before", "m1").await;
-    app.send(
-        reqwest::Method::PUT,
-        &format!("/api/blocks/{}", alice.id),
-        None,
-        Some(&b),
-    )
-    .await
-    .expect(204);
+    app.block(&b, alice.id).await;
 
     alice_ws
         .send(

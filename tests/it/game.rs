@@ -289,14 +289,7 @@ async fn invitations_are_declined_expire_and_respect_blocks() {
     assert_eq!(next_of(&mut carol_ws, "error").await["code"], "not_found");
 
     // Blocked pairs cannot invite, either way; bad invitations are refused.
-    app.send(
-        reqwest::Method::PUT,
-        &format!("/api/blocks/{}", alice.id),
-        None,
-        Some(&c),
-    )
-    .await
-    .expect(204);
+    app.block(&c, alice.id).await;
     alice_ws
         .send(json!({"type": "game.invite", "user_id": carol.id}))
         .await;

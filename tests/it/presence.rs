@@ -73,14 +73,7 @@ async fn a_blocked_pair_never_sees_each_other() {
     let (bob, b, _) = app.user_with_tokens("bob").await;
     let (_, c, _) = app.user_with_tokens("carol").await;
     befriend(&app, &a, &b, bob.id, alice.id).await;
-    app.send(
-        reqwest::Method::PUT,
-        &format!("/api/blocks/{}", bob.id),
-        None,
-        Some(&a),
-    )
-    .await
-    .expect(204);
+    app.block(&a, bob.id).await;
     let mut bob_ws = app.ws(&b).await;
     let _alice_ws = app.ws(&a).await;
     bob_ws.silent_for(Duration::from_millis(500)).await;

@@ -270,6 +270,18 @@ impl TestApp {
         Reply::from(req.send().await.unwrap()).await
     }
 
+    /// The holder of `token` blocks `user`.
+    pub async fn block(&self, token: &str, user: i64) {
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/api/blocks/{user}"),
+            None,
+            Some(token),
+        )
+        .await
+        .expect(204);
+    }
+
     pub async fn register(&self, username: &str) -> TestUser {
         let email = format!("{username}@example.com");
         let reply = self
