@@ -19,10 +19,10 @@ use url::Url;
 /// weaken the signature.
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 
-/// Longest token lifetimes accepted: a day for access tokens, 90 days for
-/// refresh tokens.
 /// PostgreSQL connections a node opens by default, over all its pools.
 const NODE_CONNECTIONS: usize = 16;
+/// Longest token lifetimes accepted: a day for access tokens, 90 days for
+/// refresh tokens.
 const MAX_ACCESS_TTL_SECS: u64 = 86_400;
 const MAX_REFRESH_TTL_SECS: u64 = 90 * 86_400;
 

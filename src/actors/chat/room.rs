@@ -181,8 +181,11 @@ impl ChatRoom {
     /// A group is committed: the writer acked and delivered it.
     /// `block_changes` is the count when it was handed over.
     fn committed(&mut self, written: Vec<Option<(chat::ChatMessage, bool)>>, block_changes: u64) {
-        if block_changes == self.block_changes {
-            let blocked = written.iter().any(Option::is_none);
+        // A refused row says the pair is blocked, a new message that it is
+        // not; resends of earlier messages say nothing.
+        let blocked = written.iter().any(Option::is_none);
+        let allowed = written.iter().flatten().any(|(_, fresh)| *fresh);
+        if block_changes == self.block_changes && (blocked || allowed) {
             self.blocked = Some((blocked, Instant::now()));
         }
         let written: Vec<_> = written.into_iter().flatten().collect();
