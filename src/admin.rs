@@ -48,7 +48,7 @@ pub async fn seed_users(
                 .await?
                 {
                     Ok(user) => user,
-                    Err(_) => users::find_by_username(&mut conn, &username)
+                    Err(_) => users::find_by_username(&conn, &username)
                         .await?
                         .ok_or_else(|| anyhow::anyhow!("{username} exists with another email"))?,
                 };

@@ -31,9 +31,12 @@ pub struct AppState {
     /// The pool for code on this state's thread: an HTTP worker's own
     /// ([`AppState::for_worker`]), else the actors' pool.
     pub db: DbPool,
+    /// Quick single-statement reads, pipelined on one connection of `db`.
+    pub reads: Arc<db::Reader>,
     /// The actors' pool, shared by the supervised actors (each on an
-    /// arbiter of its own) and the background tasks.
+    /// arbiter of its own) and the background tasks, and its reader.
     actors_db: DbPool,
+    actors_reads: Arc<db::Reader>,
     /// Every pool of the node, for the metrics.
     pub pools: Arc<db::Pools>,
     pub redis: Option<deadpool_redis::Pool>,
@@ -238,7 +241,11 @@ impl AppState {
         // build_pool names one; the node's own pool was built the same way.
         .expect("the worker pool builds like the node's");
         self.pools.add(&db);
-        AppState { db, ..self.clone() }
+        AppState {
+            reads: Arc::new(db::Reader::new(db.clone())),
+            db,
+            ..self.clone()
+        }
     }
 
     /// This state for a supervised actor: queries go through the actors'
@@ -247,6 +254,7 @@ impl AppState {
     pub fn for_actors(&self) -> AppState {
         AppState {
             db: self.actors_db.clone(),
+            reads: self.actors_reads.clone(),
             ..self.clone()
         }
     }
@@ -255,6 +263,7 @@ impl AppState {
         let db = db::build_pool(settings.database_url.expose_secret(), settings.db_pool_size)?;
         let pools = Arc::<db::Pools>::default();
         pools.add(&db);
+        let reads = Arc::new(db::Reader::new(db.clone()));
         let redis = settings
             .redis_url
             .as_ref()
@@ -296,6 +305,8 @@ impl AppState {
             inboxes: Supervisor::new("notifications", 1),
             settings: Arc::new(settings),
             actors_db: db.clone(),
+            actors_reads: reads.clone(),
+            reads,
             db,
             pools,
             redis,

@@ -253,10 +253,13 @@ impl From<diesel::result::Error> for AppError {
     fn from(e: diesel::result::Error) -> Self {
         use diesel::result::Error as E;
         match e {
-            // A dropped connection mid-query is the database being away, not a bug.
-            E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, info) => {
-                AppError::Unavailable(info.message().to_string())
-            }
+            // A dropped connection mid-query is the database being away, not
+            // a bug (diesel-async reports it as a command it could not send).
+            E::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => AppError::Unavailable(info.message().to_string()),
             other => AppError::Internal(anyhow::Error::new(other).context("database query")),
         }
     }

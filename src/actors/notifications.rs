@@ -99,8 +99,8 @@ impl Handler<RefreshUnread> for NotificationInbox {
         let db = self.state.db.clone();
         let user_id = self.user_id();
         let count = async move {
-            let mut conn = db.get().await?;
-            anyhow::Ok(notifications::unread_count(&mut conn, user_id).await?)
+            let conn = db.get().await?;
+            anyhow::Ok(notifications::unread_count(&conn, user_id).await?)
         };
         ctx.spawn(count.into_actor(self).map(|result, act, ctx| {
             act.refreshing = false;
@@ -165,9 +165,9 @@ pub async fn deliver(state: &AppState, created: Vec<StoredNotification>) -> anyh
     if created.is_empty() {
         return Ok(());
     }
-    let mut conn = state.db.get().await?;
+    let conn = state.db.get().await?;
     let actor_ids: Vec<i64> = created.iter().filter_map(|n| n.actor_id).collect();
-    let actors = users::find_many(&mut conn, &actor_ids).await?;
+    let actors = users::find_many(&conn, &actor_ids).await?;
     drop(conn);
     for n in created {
         let user_id = n.user_id;

@@ -163,7 +163,7 @@ type Waiting = HashMap<(i32, i32), Instant>;
 /// One pass over a tournament: settle ended matches, start ready ones.
 async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::Result<Passed> {
     let mut conn = state.db.get().await?;
-    let Some(t) = tournaments::find(&mut conn, id).await? else {
+    let Some(t) = tournaments::find(&conn, id).await? else {
         return Ok(Passed {
             view: None,
             changed: false,
@@ -171,7 +171,7 @@ async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::R
     };
     let mut changed = false;
     if t.status == "running" {
-        let players = tournaments::players(&mut conn, id).await?;
+        let players = tournaments::players(&conn, id).await?;
         let seed_of = |user: Option<i64>| {
             players
                 .iter()
@@ -183,7 +183,7 @@ async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::R
         let mut decided = Vec::new();
         // Pairings whose match is no longer running here.
         let live: Vec<i64> = state.games.live().iter().map(|m| m.match_id).collect();
-        for row in tournaments::bracket(&mut conn, id).await? {
+        for row in tournaments::bracket(&conn, id).await? {
             if row.status != "playing" {
                 continue;
             }
@@ -196,7 +196,7 @@ async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::R
             if live.contains(&match_id) {
                 continue;
             }
-            let Some(m) = game::find(&mut conn, match_id).await? else {
+            let Some(m) = game::find(&conn, match_id).await? else {
                 continue;
             };
             match (m.status.as_str(), m.reason.as_deref(), m.winner_id) {
@@ -221,7 +221,7 @@ async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::R
         // Pairings ready to play.
         let points = u8::try_from(t.points_to_win).unwrap_or(1);
         let grace = state.settings.game.reconnect_grace;
-        for row in tournaments::bracket(&mut conn, id).await? {
+        for row in tournaments::bracket(&conn, id).await? {
             let (Some(a), Some(b)) = (row.player_a, row.player_b) else {
                 continue;
             };
@@ -297,23 +297,27 @@ async fn run_pass(state: &AppState, id: i64, waiting: &mut Waiting) -> anyhow::R
         }
     }
     Ok(Passed {
-        view: view(&mut conn, id).await?,
+        view: view(&conn, id).await?,
         changed,
     })
 }
 
-/// The whole tournament as clients see it.
+/// The whole tournament as clients see it (its row, players and bracket
+/// read pipelined).
 pub async fn view(
-    conn: &mut diesel_async::AsyncPgConnection,
+    conn: &diesel_async::AsyncPgConnection,
     id: i64,
 ) -> diesel::QueryResult<Option<TournamentView>> {
-    let Some(t) = tournaments::find(conn, id).await? else {
+    let (t, players, bracket) = futures_util::try_join!(
+        tournaments::find(conn, id),
+        tournaments::players(conn, id),
+        tournaments::bracket(conn, id),
+    )?;
+    let Some(t) = t else {
         return Ok(None);
     };
-    let players = tournaments::players(conn, id).await?;
     let ids: Vec<i64> = players.iter().map(|p| p.user_id).collect();
     let found = users::find_many(conn, &ids).await?;
-    let bracket = tournaments::bracket(conn, id).await?;
     Ok(Some(TournamentView::new(t, players, &found, bracket)))
 }
 
@@ -350,8 +354,8 @@ impl Handler<Watch> for TournamentRunner {
         let db = self.state.db.clone();
         let id = self.id();
         let current = async move {
-            let mut conn = db.get().await?;
-            anyhow::Ok(view(&mut conn, id).await?)
+            let conn = db.get().await?;
+            anyhow::Ok(view(&conn, id).await?)
         };
         ctx.spawn(current.into_actor(self).map(move |current, _, _| {
             let event = match current {

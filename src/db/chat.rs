@@ -255,7 +255,7 @@ pub async fn insert_batch(
 /// `limit` below `before` (newest first) unless `after` is given, then the
 /// oldest `limit` above it (oldest first).
 pub async fn history(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     chat_id: &str,
     before: Option<i64>,
     after: Option<i64>,
@@ -274,10 +274,10 @@ pub async fn history(
             query
                 .filter(chat_messages::id.gt(after))
                 .order(chat_messages::id.asc())
-                .load(conn)
+                .load(&mut conn)
                 .await
         }
-        None => query.order(chat_messages::id.desc()).load(conn).await,
+        None => query.order(chat_messages::id.desc()).load(&mut conn).await,
     }
 }
 
@@ -316,7 +316,7 @@ pub struct ChatSummary {
 /// The user's conversations that have messages, most recent first, those
 /// whose newest message is below `before`.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     before: i64,
     limit: i64,
@@ -342,26 +342,35 @@ pub async fn list(
             peer.field(chat_members::last_read_id),
             ChatMessage::as_select(),
         ))
-        .load(conn)
+        .load(&mut conn)
         .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for (chat_id, peer_id, last_read_id, peer_last_read_id, last_message) in rows {
-        let unread = unread_in(conn, user, &chat_id, last_read_id).await?;
-        out.push(ChatSummary {
-            chat_id,
-            peer_id,
-            last_read_id,
-            peer_last_read_id,
-            last_message,
-            unread,
-        });
-    }
-    Ok(out)
+    // The rows' unread counts, pipelined.
+    let unread = futures_util::future::try_join_all(
+        rows.iter()
+            .map(|(chat_id, _, last_read_id, _, _)| unread_in(conn, user, chat_id, *last_read_id)),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .zip(unread)
+        .map(
+            |((chat_id, peer_id, last_read_id, peer_last_read_id, last_message), unread)| {
+                ChatSummary {
+                    chat_id,
+                    peer_id,
+                    last_read_id,
+                    peer_last_read_id,
+                    last_message,
+                    unread,
+                }
+            },
+        )
+        .collect())
 }
 
 /// Messages from the peer above the user's read marker.
 async fn unread_in(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     chat_id: &str,
     last_read_id: i64,
@@ -371,7 +380,7 @@ async fn unread_in(
         .filter(chat_messages::id.gt(last_read_id))
         .filter(chat_messages::sender_id.ne(user))
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
 }
 

@@ -173,18 +173,18 @@ pub async fn interrupt(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<boo
     Ok(changed == 1)
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<MatchRow>> {
+pub async fn find(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Option<MatchRow>> {
     matches::table
         .find(id)
         .select(MatchRow::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
 
 /// The user's ended matches with ids below `before`, newest first.
 pub async fn history(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     before: i64,
     limit: i64,
@@ -200,7 +200,7 @@ pub async fn history(
         .order(matches::id.desc())
         .limit(limit)
         .select(MatchRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
@@ -216,18 +216,18 @@ pub struct Stats {
     pub streak: i32,
 }
 
-pub async fn stats(conn: &mut AsyncPgConnection, user: i64) -> QueryResult<Stats> {
+pub async fn stats(mut conn: &AsyncPgConnection, user: i64) -> QueryResult<Stats> {
     player_stats::table
         .find(user)
         .select(Stats::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
 }
 
 /// A user with their stats and linked accounts, in one query (the
 /// account view a client reads most often).
 pub async fn account(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
 ) -> QueryResult<Option<(User, Stats, Vec<OAuthAccount>)>> {
     let rows: Vec<(User, Stats, Option<OAuthAccount>)> = users::table
@@ -239,7 +239,7 @@ pub async fn account(
             Stats::as_select(),
             Option::<OAuthAccount>::as_select(),
         ))
-        .load(conn)
+        .load(&mut conn)
         .await?;
     let mut rows = rows.into_iter();
     let Some((user, stats, first)) = rows.next() else {

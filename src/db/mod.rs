@@ -8,6 +8,7 @@ pub mod chat;
 pub mod game;
 pub mod notifications;
 pub mod oauth;
+pub mod reader;
 pub mod schema;
 pub mod sessions;
 pub mod social;
@@ -28,6 +29,7 @@ use url::Url;
 
 use diesel_async::pooled_connection::PoolableConnection;
 pub use diesel_async::pooled_connection::deadpool::PoolError;
+pub use reader::Reader;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 

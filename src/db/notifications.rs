@@ -43,7 +43,7 @@ pub async fn record(
 /// The user's notifications with ids below `before`, newest first; only
 /// the unread ones with `unread_only`.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user_id: i64,
     unread_only: bool,
     before: i64,
@@ -59,15 +59,15 @@ pub async fn list(
     if unread_only {
         query = query.filter(notifications::read_at.is_null());
     }
-    query.load(conn).await
+    query.load(&mut conn).await
 }
 
-pub async fn unread_count(conn: &mut AsyncPgConnection, user_id: i64) -> QueryResult<i64> {
+pub async fn unread_count(mut conn: &AsyncPgConnection, user_id: i64) -> QueryResult<i64> {
     notifications::table
         .filter(notifications::user_id.eq(user_id))
         .filter(notifications::read_at.is_null())
         .count()
-        .get_result(conn)
+        .get_result(&mut conn)
         .await
 }
 

@@ -121,14 +121,14 @@ pub async fn touch_session(conn: &mut AsyncPgConnection, session_id: Uuid) -> Qu
 
 /// Whether the session exists and is not revoked; returns its user.
 pub async fn active_session_user(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     session_id: Uuid,
 ) -> QueryResult<Option<i64>> {
     auth_sessions::table
         .find(session_id)
         .filter(auth_sessions::revoked_at.is_null())
         .select(auth_sessions::user_id)
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }

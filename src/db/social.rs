@@ -22,21 +22,21 @@ fn pair(a: i64, b: i64) -> (i64, i64) {
     if a < b { (a, b) } else { (b, a) }
 }
 
-/// The relation between `me` and `other`, from my side.
-pub async fn relation(conn: &mut AsyncPgConnection, me: i64, other: i64) -> QueryResult<Relation> {
-    let blockers: Vec<i64> = blocks::table
+/// The relation between `me` and `other`, from my side (three statements,
+/// pipelined).
+pub async fn relation(conn: &AsyncPgConnection, me: i64, other: i64) -> QueryResult<Relation> {
+    let (mut c1, mut c2, mut c3) = (conn, conn, conn);
+    let blockers = blocks::table
         .filter(
             (blocks::blocker_id.eq(me).and(blocks::blocked_id.eq(other)))
                 .or(blocks::blocker_id.eq(other).and(blocks::blocked_id.eq(me))),
         )
         .select(blocks::blocker_id)
-        .load(conn)
-        .await?;
+        .load::<i64>(&mut c1);
     let (a, b) = pair(me, other);
-    let friends: bool = diesel::select(diesel::dsl::exists(friendships::table.find((a, b))))
-        .get_result(conn)
-        .await?;
-    let requests: Vec<(i64, i64)> = friend_requests::table
+    let friends = diesel::select(diesel::dsl::exists(friendships::table.find((a, b))))
+        .get_result::<bool>(&mut c2);
+    let requests = friend_requests::table
         .filter(
             (friend_requests::sender_id
                 .eq(me)
@@ -46,8 +46,8 @@ pub async fn relation(conn: &mut AsyncPgConnection, me: i64, other: i64) -> Quer
                 .and(friend_requests::addressee_id.eq(me))),
         )
         .select((friend_requests::id, friend_requests::sender_id))
-        .load(conn)
-        .await?;
+        .load::<(i64, i64)>(&mut c3);
+    let (blockers, friends, requests) = futures_util::try_join!(blockers, friends, requests)?;
     let sent = requests.iter().find(|(_, s)| *s == me).map(|(id, _)| *id);
     let received = requests
         .iter()
@@ -176,7 +176,7 @@ pub async fn blocked_either_way(conn: &mut AsyncPgConnection, x: i64, y: i64) ->
 
 /// The user's friends' ids above `after`, ascending, at most `limit`.
 pub async fn friend_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     after: i64,
     limit: i64,
@@ -187,7 +187,7 @@ pub async fn friend_ids(
         .select(friendships::user_b)
         .order(friendships::user_b)
         .limit(limit)
-        .load::<i64>(conn)
+        .load::<i64>(&mut conn)
         .await?;
     let as_b = friendships::table
         .filter(friendships::user_b.eq(user))
@@ -195,7 +195,7 @@ pub async fn friend_ids(
         .select(friendships::user_a)
         .order(friendships::user_a)
         .limit(limit)
-        .load::<i64>(conn)
+        .load::<i64>(&mut conn)
         .await?;
     let mut ids: Vec<i64> = as_a.into_iter().chain(as_b).collect();
     ids.sort_unstable();
@@ -212,7 +212,7 @@ pub enum Direction {
 /// Pending requests to (incoming) or from (outgoing) `user`, newest first,
 /// with ids below `before`.
 pub async fn requests(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     direction: Direction,
     before: i64,
@@ -227,13 +227,13 @@ pub async fn requests(
         Direction::Incoming => {
             query
                 .filter(friend_requests::addressee_id.eq(user))
-                .load(conn)
+                .load(&mut conn)
                 .await
         }
         Direction::Outgoing => {
             query
                 .filter(friend_requests::sender_id.eq(user))
-                .load(conn)
+                .load(&mut conn)
                 .await
         }
     }
@@ -241,7 +241,7 @@ pub async fn requests(
 
 /// Ids of the users `user` blocks, above `after`, ascending.
 pub async fn blocked_ids(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     after: i64,
     limit: i64,
@@ -252,13 +252,13 @@ pub async fn blocked_ids(
         .select(blocks::blocked_id)
         .order(blocks::blocked_id)
         .limit(limit)
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 /// Which of `others` block `user` or are blocked by them.
 pub async fn blocked_among(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     user: i64,
     others: &[i64],
 ) -> QueryResult<Vec<i64>> {
@@ -272,7 +272,7 @@ pub async fn blocked_among(
                 .filter(blocks::blocker_id.eq_any(others))
                 .select(blocks::blocker_id),
         )
-        .load(conn)
+        .load(&mut conn)
         .await?;
     ids.sort_unstable();
     Ok(ids)

@@ -72,18 +72,18 @@ pub async fn create(
         .await
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<Tournament>> {
+pub async fn find(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Option<Tournament>> {
     tournaments::table
         .find(id)
         .select(Tournament::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
 
 /// Tournaments with ids below `before`, newest first, of one status if given.
 pub async fn list(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     status: Option<&str>,
     before: i64,
     limit: i64,
@@ -97,11 +97,11 @@ pub async fn list(
     if let Some(status) = status {
         query = query.filter(tournaments::status.eq(status));
     }
-    query.load(conn).await
+    query.load(&mut conn).await
 }
 
 /// Players of a tournament, by seed (then joining order).
-pub async fn players(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Vec<Player>> {
+pub async fn players(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Vec<Player>> {
     tournament_players::table
         .filter(tournament_players::tournament_id.eq(id))
         .order((
@@ -109,28 +109,28 @@ pub async fn players(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Vec<P
             tournament_players::joined_at,
         ))
         .select(Player::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
 pub async fn player_counts(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     ids: &[i64],
 ) -> QueryResult<Vec<(i64, i64)>> {
     tournament_players::table
         .filter(tournament_players::tournament_id.eq_any(ids))
         .group_by(tournament_players::tournament_id)
         .select((tournament_players::tournament_id, diesel::dsl::count_star()))
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 
-pub async fn bracket(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Vec<BracketRow>> {
+pub async fn bracket(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Vec<BracketRow>> {
     tournament_matches::table
         .filter(tournament_matches::tournament_id.eq(id))
         .order((tournament_matches::round, tournament_matches::slot))
         .select(BracketRow::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await
 }
 

@@ -52,11 +52,11 @@ pub enum Taken {
     Email,
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: i64) -> QueryResult<Option<User>> {
+pub async fn find(mut conn: &AsyncPgConnection, id: i64) -> QueryResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
@@ -246,26 +246,26 @@ pub async fn name_taken_by_other(
 }
 
 pub async fn find_by_username(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     username: &str,
 ) -> QueryResult<Option<User>> {
     users::table
         .filter(lower(users::username).eq(lower(username)))
         .select(User::as_select())
-        .first(conn)
+        .first(&mut conn)
         .await
         .optional()
 }
 
 /// Users by id, in the order of `ids` (missing ones skipped).
-pub async fn find_many(conn: &mut AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
+pub async fn find_many(mut conn: &AsyncPgConnection, ids: &[i64]) -> QueryResult<Vec<User>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let found: Vec<User> = users::table
         .filter(users::id.eq_any(ids))
         .select(User::as_select())
-        .load(conn)
+        .load(&mut conn)
         .await?;
     Ok(ids
         .iter()

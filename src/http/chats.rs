@@ -51,11 +51,18 @@ pub async fn list(
     params: web::Query<PageParams>,
 ) -> AppResult<HttpResponse> {
     let page = params.check()?;
-    let mut conn = state.db.get().await?;
-    let rows = chat::list(&mut conn, me.user_id, page.before_or_max(), page.fetch()).await?;
-    let peer_ids: Vec<i64> = rows.iter().map(|r| r.peer_id).collect();
-    let peers = users::find_many(&mut conn, &peer_ids).await?;
-    let blocked = social::blocked_among(&mut conn, me.user_id, &peer_ids).await?;
+    let (rows, peers, blocked) = state
+        .reads
+        .read(async |conn| {
+            let rows = chat::list(conn, me.user_id, page.before_or_max(), page.fetch()).await?;
+            let peer_ids: Vec<i64> = rows.iter().map(|r| r.peer_id).collect();
+            let (peers, blocked) = futures_util::try_join!(
+                users::find_many(conn, &peer_ids),
+                social::blocked_among(conn, me.user_id, &peer_ids),
+            )?;
+            Ok((rows, peers, blocked))
+        })
+        .await?;
     let mut views = Vec::with_capacity(rows.len());
     for row in rows {
         let key = row.last_message.id;
@@ -128,15 +135,13 @@ pub async fn messages(
             format!("must be 1-{MAX_HISTORY}"),
         ));
     }
-    let mut conn = state.db.get().await?;
-    let mut rows = chat::history(
-        &mut conn,
-        &chat.to_string(),
-        params.before,
-        params.after,
-        limit + 1,
-    )
-    .await?;
+    let chat = chat.to_string();
+    let mut rows = state
+        .reads
+        .read(async |conn| {
+            Ok(chat::history(conn, &chat, params.before, params.after, limit + 1).await?)
+        })
+        .await?;
     let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(HttpResponse::Ok().json(History {

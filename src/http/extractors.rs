@@ -55,8 +55,11 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, App
     let live = match state.sessions.get(claims.sid) {
         Some(owner) => owner == user_id,
         None => {
-            let mut conn = state.db.get().await?;
-            match sessions::active_session_user(&mut conn, claims.sid).await? {
+            let owner = state
+                .reads
+                .read(async |conn| Ok(sessions::active_session_user(conn, claims.sid).await?))
+                .await?;
+            match owner {
                 Some(owner) if owner == user_id => {
                     state.sessions.insert(claims.sid, owner);
                     true

@@ -44,8 +44,10 @@ pub struct LiveMatchView {
 pub async fn live(state: web::Data<AppState>, _me: AuthUser) -> AppResult<HttpResponse> {
     let live = state.games.live();
     let ids: Vec<i64> = live.iter().flat_map(|m| m.players).collect();
-    let mut conn = state.db.get().await?;
-    let found = users::find_many(&mut conn, &ids).await?;
+    let found = state
+        .reads
+        .read(async |conn| Ok(users::find_many(conn, &ids).await?))
+        .await?;
     let view = |id: i64| found.iter().find(|u| u.id == id).map(UserView::from);
     let views: Vec<LiveMatchView> = live
         .into_iter()
@@ -124,12 +126,16 @@ pub async fn one(
     _me: AuthUser,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
     let not_found = || AppError::new(ErrorCode::NotFound, "no such match");
-    let row = game::find(&mut conn, id.into_inner())
-        .await?
-        .ok_or_else(not_found)?;
-    let players = users::find_many(&mut conn, &[row.player_left, row.player_right]).await?;
+    let id = id.into_inner();
+    let (row, players) = state
+        .reads
+        .read(async |conn| {
+            let row = game::find(conn, id).await?.ok_or_else(not_found)?;
+            let players = users::find_many(conn, &[row.player_left, row.player_right]).await?;
+            Ok((row, players))
+        })
+        .await?;
     let live_score = state
         .games
         .live()
@@ -174,23 +180,28 @@ pub async fn history(
 ) -> AppResult<HttpResponse> {
     let user_id = id.into_inner();
     let page = params.check()?;
-    let mut conn = state.db.get().await?;
-    let rows = game::history(&mut conn, user_id, page.before_or_max(), page.fetch()).await?;
-    // Only an empty page needs to know whether the user exists at all.
-    if rows.is_empty() && users::find(&mut conn, user_id).await?.is_none() {
-        return Err(AppError::new(ErrorCode::NotFound, "no such user"));
-    }
-    let opponents: Vec<i64> = rows
-        .iter()
-        .map(|r| {
-            if r.player_left == user_id {
-                r.player_right
-            } else {
-                r.player_left
+    let (rows, found) = state
+        .reads
+        .read(async |conn| {
+            let rows = game::history(conn, user_id, page.before_or_max(), page.fetch()).await?;
+            // Only an empty page needs to know whether the user exists at all.
+            if rows.is_empty() && users::find(conn, user_id).await?.is_none() {
+                return Err(AppError::new(ErrorCode::NotFound, "no such user"));
             }
+            let opponents: Vec<i64> = rows
+                .iter()
+                .map(|r| {
+                    if r.player_left == user_id {
+                        r.player_right
+                    } else {
+                        r.player_left
+                    }
+                })
+                .collect();
+            let found = users::find_many(conn, &opponents).await?;
+            Ok((rows, found))
         })
-        .collect();
-    let found = users::find_many(&mut conn, &opponents).await?;
+        .await?;
     let items: Vec<(i64, HistoryItem)> = rows
         .into_iter()
         .filter_map(|r| {

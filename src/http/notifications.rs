@@ -52,17 +52,22 @@ pub async fn list(
         cursor,
     } = params.into_inner();
     let page = PageParams { limit, cursor }.check()?;
-    let mut conn = state.db.get().await?;
-    let rows = notifications::list(
-        &mut conn,
-        me.user_id,
-        unread_only.unwrap_or(false),
-        page.before_or_max(),
-        page.fetch(),
-    )
-    .await?;
-    let actor_ids: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
-    let actors = users::find_many(&mut conn, &actor_ids).await?;
+    let (rows, actors) = state
+        .reads
+        .read(async |conn| {
+            let rows = notifications::list(
+                conn,
+                me.user_id,
+                unread_only.unwrap_or(false),
+                page.before_or_max(),
+                page.fetch(),
+            )
+            .await?;
+            let actor_ids: Vec<i64> = rows.iter().filter_map(|n| n.actor_id).collect();
+            let actors = users::find_many(conn, &actor_ids).await?;
+            Ok((rows, actors))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page.page(rows, |n| n.id, |n| NotificationView::new(n, &actors))))
 }
 
@@ -76,8 +81,10 @@ pub struct UnreadCount {
     security(("bearer" = [])),
     responses((status = 200, body = UnreadCount), (status = 401, body = ErrorBody)))]
 pub async fn unread_count(state: web::Data<AppState>, me: AuthUser) -> AppResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    let unread = notifications::unread_count(&mut conn, me.user_id).await?;
+    let unread = state
+        .reads
+        .read(async |conn| Ok(notifications::unread_count(conn, me.user_id).await?))
+        .await?;
     Ok(HttpResponse::Ok().json(UnreadCount { unread }))
 }
 
@@ -99,7 +106,7 @@ pub async fn read(
     if !notifications::mark_read(&mut conn, me.user_id, id.into_inner()).await? {
         return Err(no_such_notification());
     }
-    let unread = notifications::unread_count(&mut conn, me.user_id).await?;
+    let unread = notifications::unread_count(&conn, me.user_id).await?;
     unread_changed(&state, me.user_id);
     Ok(HttpResponse::Ok().json(UnreadCount { unread }))
 }
@@ -111,7 +118,7 @@ pub async fn read(
 pub async fn read_all(state: web::Data<AppState>, me: AuthUser) -> AppResult<HttpResponse> {
     let mut conn = state.db.get().await?;
     notifications::mark_all_read(&mut conn, me.user_id).await?;
-    let unread = notifications::unread_count(&mut conn, me.user_id).await?;
+    let unread = notifications::unread_count(&conn, me.user_id).await?;
     unread_changed(&state, me.user_id);
     Ok(HttpResponse::Ok().json(UnreadCount { unread }))
 }

@@ -195,8 +195,8 @@ pub async fn send_request(
 ) -> AppResult<HttpResponse> {
     let other = body.user_id;
     let (effect, request) = act(&state, me.user_id, other, Action::SendRequest).await?;
-    let mut conn = state.db.get().await?;
-    let people = users::find_many(&mut conn, &[me.user_id, other]).await?;
+    let conn = state.db.get().await?;
+    let people = users::find_many(&conn, &[me.user_id, other]).await?;
     let [mine, theirs] = people.as_slice() else {
         return Err(no_such_user());
     };
@@ -255,20 +255,25 @@ pub async fn list_requests(
         }
     };
     let page = PageParams { limit, cursor }.check()?;
-    let mut conn = state.db.get().await?;
-    let rows = social::requests(
-        &mut conn,
-        me.user_id,
-        direction,
-        page.before_or_max(),
-        page.fetch(),
-    )
-    .await?;
-    let ids: Vec<i64> = rows
-        .iter()
-        .flat_map(|r| [r.sender_id, r.addressee_id])
-        .collect();
-    let people = users::find_many(&mut conn, &ids).await?;
+    let (rows, people) = state
+        .reads
+        .read(async |conn| {
+            let rows = social::requests(
+                conn,
+                me.user_id,
+                direction,
+                page.before_or_max(),
+                page.fetch(),
+            )
+            .await?;
+            let ids: Vec<i64> = rows
+                .iter()
+                .flat_map(|r| [r.sender_id, r.addressee_id])
+                .collect();
+            let people = users::find_many(conn, &ids).await?;
+            Ok((rows, people))
+        })
+        .await?;
     let view = |id: i64| people.iter().find(|u| u.id == id).map(UserView::from);
     let page = page.page(
         rows,
@@ -330,8 +335,8 @@ pub async fn accept(
         Action::AcceptRequest { request_id },
     )
     .await?;
-    let mut conn = state.db.get().await?;
-    let friend = users::find(&mut conn, friend_id)
+    let conn = state.db.get().await?;
+    let friend = users::find(&conn, friend_id)
         .await?
         .ok_or_else(no_such_user)?;
     Ok(HttpResponse::Ok().json(UserView::from(&friend)))
@@ -399,9 +404,14 @@ pub async fn friends(
     params: web::Query<PageParams>,
 ) -> AppResult<HttpResponse> {
     let page = params.check()?;
-    let mut conn = state.db.get().await?;
-    let ids = social::friend_ids(&mut conn, me.user_id, page.after_or_min(), page.fetch()).await?;
-    let people = users::find_many(&mut conn, &ids).await?;
+    let people = state
+        .reads
+        .read(async |conn| {
+            let ids =
+                social::friend_ids(conn, me.user_id, page.after_or_min(), page.fetch()).await?;
+            Ok(users::find_many(conn, &ids).await?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page.page(
         people,
         |u| u.id,
@@ -466,8 +476,13 @@ pub async fn blocks(
     params: web::Query<PageParams>,
 ) -> AppResult<HttpResponse> {
     let page = params.check()?;
-    let mut conn = state.db.get().await?;
-    let ids = social::blocked_ids(&mut conn, me.user_id, page.after_or_min(), page.fetch()).await?;
-    let people = users::find_many(&mut conn, &ids).await?;
+    let people = state
+        .reads
+        .read(async |conn| {
+            let ids =
+                social::blocked_ids(conn, me.user_id, page.after_or_min(), page.fetch()).await?;
+            Ok(users::find_many(conn, &ids).await?)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page.page(people, |u| u.id, UserView::from)))
 }

@@ -70,8 +70,9 @@ fn refusal(r: Refusal) -> AppError {
 }
 
 async fn current(state: &AppState, id: i64) -> AppResult<TournamentView> {
-    let mut conn = state.db.get().await?;
-    runner::view(&mut conn, id)
+    state
+        .reads
+        .read(async |conn| Ok(runner::view(conn, id).await?))
         .await?
         .ok_or_else(|| refusal(Refusal::NoSuchTournament))
 }
@@ -172,16 +173,17 @@ pub async fn list(
         ));
     }
     let page = PageParams { limit, cursor }.check()?;
-    let mut conn = state.db.get().await?;
-    let rows = tournaments::list(
-        &mut conn,
-        status.as_deref(),
-        page.before_or_max(),
-        page.fetch(),
-    )
-    .await?;
-    let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
-    let counts = tournaments::player_counts(&mut conn, &ids).await?;
+    let (rows, counts) = state
+        .reads
+        .read(async |conn| {
+            let rows =
+                tournaments::list(conn, status.as_deref(), page.before_or_max(), page.fetch())
+                    .await?;
+            let ids: Vec<i64> = rows.iter().map(|t| t.id).collect();
+            let counts = tournaments::player_counts(conn, &ids).await?;
+            Ok((rows, counts))
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(page.page(
         rows,
         |t| t.id,
@@ -269,7 +271,7 @@ pub async fn join(
         Some(alias) => {
             normalize_display_name(&alias).map_err(|e| AppError::validation("alias", e.message))?
         }
-        None => users::find(&mut conn, me.user_id)
+        None => users::find(&conn, me.user_id)
             .await?
             .map(|u| u.shown_name().to_string())
             .ok_or_else(|| AppError::unauthorized("no such user"))?,

@@ -104,11 +104,7 @@ pub struct MeView {
 
 /// The caller's view of their account: one query (user, stats and linked
 /// accounts), the hottest authenticated read (see docs/benchmarks.md).
-async fn me_view(
-    state: &AppState,
-    conn: &mut AsyncPgConnection,
-    user_id: i64,
-) -> AppResult<MeView> {
+async fn me_view(state: &AppState, conn: &AsyncPgConnection, user_id: i64) -> AppResult<MeView> {
     let Some((user, stats, accounts)) = game::account(conn, user_id).await? else {
         return Err(AppError::new(
             ErrorCode::InvalidToken,
@@ -140,8 +136,11 @@ async fn me_view(
     security(("bearer" = [])),
     responses((status = 200, body = MeView), (status = 401, body = ErrorBody)))]
 pub async fn me(state: web::Data<AppState>, me: AuthUser) -> AppResult<HttpResponse> {
-    let mut conn = state.db.get().await?;
-    Ok(HttpResponse::Ok().json(me_view(&state, &mut conn, me.user_id).await?))
+    let view = state
+        .reads
+        .read(async |conn| me_view(&state, conn, me.user_id).await)
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -206,7 +205,7 @@ pub async fn update_me(
     users::update_profile(&mut conn, me.user_id, &changes)
         .await?
         .map_err(|()| display_name_taken())?;
-    Ok(HttpResponse::Ok().json(me_view(&state, &mut conn, me.user_id).await?))
+    Ok(HttpResponse::Ok().json(me_view(&state, &conn, me.user_id).await?))
 }
 
 async fn profile_of(
@@ -215,14 +214,22 @@ async fn profile_of(
     user: Option<User>,
 ) -> AppResult<HttpResponse> {
     let user = user.ok_or_else(|| AppError::new(ErrorCode::NotFound, "no such user"))?;
-    let mut conn = state.db.get().await?;
-    let relation = if user.id == me.user_id {
-        Relation::None
-    } else {
-        social::relation(&mut conn, me.user_id, user.id).await?
-    };
-    let stats = game::stats(&mut conn, user.id).await?;
-    drop(conn);
+    let (relation, stats) = state
+        .reads
+        .read(async |conn| {
+            let relation = async {
+                if user.id == me.user_id {
+                    Ok(Relation::None)
+                } else {
+                    social::relation(conn, me.user_id, user.id).await
+                }
+            };
+            Ok(futures_util::try_join!(
+                relation,
+                game::stats(conn, user.id)
+            )?)
+        })
+        .await?;
     let presence = match relation {
         Relation::Blocking | Relation::BlockedBy => PresenceView::hidden(),
         _ => PresenceView::of(state, &user),
@@ -250,10 +257,11 @@ pub async fn by_id(
     me: AuthUser,
     id: web::Path<i64>,
 ) -> AppResult<HttpResponse> {
-    let user = {
-        let mut conn = state.db.get().await?;
-        users::find(&mut conn, id.into_inner()).await?
-    };
+    let id = id.into_inner();
+    let user = state
+        .reads
+        .read(async |conn| Ok(users::find(conn, id).await?))
+        .await?;
     profile_of(&state, &me, user).await
 }
 
@@ -273,8 +281,10 @@ pub async fn by_username(
 ) -> AppResult<HttpResponse> {
     // A name no account can have is not looked up.
     let user = if validate_username(&username).is_ok() {
-        let mut conn = state.db.get().await?;
-        users::find_by_username(&mut conn, &username).await?
+        state
+            .reads
+            .read(async |conn| Ok(users::find_by_username(conn, &username).await?))
+            .await?
     } else {
         None
     };

@@ -111,7 +111,7 @@ pub async fn upgrade(
                 .ok_or_else(|| {
                     AppError::new(ErrorCode::InvalidTicket, "used, expired or unknown ticket")
                 })?;
-            if sessions::active_session_user(&mut conn, session_id).await? != Some(user_id) {
+            if sessions::active_session_user(&conn, session_id).await? != Some(user_id) {
                 return Err(AppError::new(
                     ErrorCode::SessionRevoked,
                     "this session has been logged out",

@@ -34,8 +34,11 @@ async fn readyz_follows_the_database_down_and_back_up() {
     via_proxy.set_port(Some(proxy.port)).unwrap();
     via_proxy.set_path(&db_name);
     let app = spawn_with_settings(db_name, test_settings(via_proxy.as_str())).await;
-    app.register("alice").await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
     app.get("/readyz", None).await.expect(200);
+    // Reads share one connection per worker (`db::Reader`): it is taken now.
+    let me = app.get("/api/users/me", Some(&token)).await;
+    assert_eq!(me.expect(200)["username"], "alice");
 
     proxy.cut().await;
     let ready = app.get("/readyz", None).await;
@@ -46,6 +49,10 @@ async fn readyz_follows_the_database_down_and_back_up() {
     // a 503 with a code, not a 500.
     app.get("/healthz", None).await.expect(200);
     app.login("alice", PASSWORD)
+        .await
+        .expect_error(503, "service_unavailable");
+    // The shared read connection is found lost (a 503, never a 500)...
+    app.get("/api/users/me", Some(&token))
         .await
         .expect_error(503, "service_unavailable");
 
@@ -60,6 +67,9 @@ async fn readyz_follows_the_database_down_and_back_up() {
     }
     ready.expect(200);
     app.login("alice", PASSWORD).await.expect(200);
+    // ...and replaced by the next read.
+    let me = app.get("/api/users/me", Some(&token)).await;
+    assert_eq!(me.expect(200)["username"], "alice");
 }
 
 #[actix_web::test]

@@ -222,8 +222,8 @@ impl Handler<JoinQueue> for Matchmaker {
         let db = self.state.db.clone();
         let user_id = join.user_id;
         let rating = async move {
-            let mut conn = db.get().await?;
-            anyhow::Ok(game::stats(&mut conn, user_id).await?.rating)
+            let conn = db.get().await?;
+            anyhow::Ok(game::stats(&conn, user_id).await?.rating)
         };
         ctx.spawn(
             rating
@@ -320,7 +320,7 @@ impl Handler<SendInvite> for Matchmaker {
         let (from, to) = (invite.from, invite.to);
         let check = async move {
             let mut conn = db.get().await?;
-            if users::find(&mut conn, to).await?.is_none() {
+            if users::find(&conn, to).await?.is_none() {
                 return anyhow::Ok(Some(("not_found", "no such user")));
             }
             if social::blocked_either_way(&mut conn, from, to).await? {

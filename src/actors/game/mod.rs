@@ -132,7 +132,7 @@ pub async fn start_match(
     state.games.reserve(players).map_err(StartError::Busy)?;
     let created = async {
         let mut conn = state.db.get().await.map_err(anyhow::Error::from)?;
-        let found = users::find_many(&mut conn, &players)
+        let found = users::find_many(&conn, &players)
             .await
             .map_err(anyhow::Error::from)?;
         let views: Vec<UserView> = players

@@ -399,8 +399,8 @@ impl Handler<Join> for PongMatch {
         let db = self.state.db.clone();
         let players = [self.players[0].id, self.players[1].id];
         let check = async move {
-            let mut conn = db.get().await?;
-            anyhow::Ok(social::blocked_among(&mut conn, join.user_id, &players).await?)
+            let conn = db.get().await?;
+            anyhow::Ok(social::blocked_among(&conn, join.user_id, &players).await?)
         };
         let request_id = join.request_id;
         ctx.spawn(

@@ -250,7 +250,7 @@ pub async fn callback(
             // The session that asked must still be live: a link must not
             // complete after a logout-all or a password change.
             let live = match pending.link_session_id {
-                Some(session) => sessions::active_session_user(&mut conn, session).await?,
+                Some(session) => sessions::active_session_user(&conn, session).await?,
                 None => None,
             };
             if live != Some(user_id) {
