@@ -221,14 +221,15 @@ impl UserSession {
     }
 
     /// Charges one incoming message (text or ping) to the rate limit; false
-    /// when it is refused.
-    fn admit(&mut self, ctx: &mut Context<Self>) -> bool {
+    /// when it is refused, with an error that echoes the message's `id` so
+    /// that a client waiting on it hears at once.
+    fn admit(&mut self, id: Option<serde_json::Value>, ctx: &mut Context<Self>) -> bool {
         let now = Instant::now();
         if self.bucket.take(now) {
             return true;
         }
         self.send(
-            &ServerEvent::error(None, "rate_limited", "too many messages; slow down"),
+            &ServerEvent::error(id, "rate_limited", "too many messages; slow down"),
             ctx,
         );
         if self.rate_refusals.record(now) {
@@ -250,7 +251,11 @@ impl UserSession {
                 }
             }
             parsed => {
-                if !self.admit(ctx) {
+                let id = match &parsed {
+                    Ok(message) => message.id.clone(),
+                    Err(bad) => bad.id.clone(),
+                };
+                if !self.admit(id, ctx) {
                     return;
                 }
                 match parsed {
@@ -810,7 +815,7 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for UserSession {
             Ok(AggregatedMessage::Ping(bytes)) => {
                 // Pings count against the rate limit like any message; a
                 // full control queue already holds a pong.
-                if self.admit(ctx) {
+                if self.admit(None, ctx) {
                     self.out.push_control(Control::Pong(bytes));
                 }
             }

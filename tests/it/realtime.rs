@@ -176,6 +176,20 @@ async fn tally_until_close(ws: &mut crate::support::ws::WsClient) -> (usize, usi
 }
 
 #[actix_web::test]
+async fn a_refused_message_hears_why_under_its_own_id() {
+    let (_app, mut ws) = throttled_socket().await;
+    for n in 0..6 {
+        ws.send(json!({"type": "ping", "id": n})).await;
+    }
+    for n in 0..5 {
+        assert_eq!(ws.expect("pong").await["id"], n);
+    }
+    let refused = ws.expect("error").await;
+    assert_eq!(refused["code"], "rate_limited");
+    assert_eq!(refused["id"], 5);
+}
+
+#[actix_web::test]
 async fn the_rate_limit_refuses_then_closes() {
     let (_app, mut ws) = throttled_socket().await;
     for _ in 0..40 {
