@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::support::ws::WsClient;
 use crate::support::{TestApp, spawn_app, spawn_app_with};
+use transcendence::actors::chat::writer::lane;
 
 fn chat_id(a: i64, b: i64) -> String {
     format!("{}_{}", a.min(b), a.max(b))
@@ -105,6 +106,12 @@ async fn concurrent_senders_see_one_order() {
     let mut alice_ws = app.ws(&a).await;
     let mut bob_ws = app.ws(&b).await;
     let mut carol_ws = app.ws(&c).await;
+    // Their conversations are written side by side, by different lanes of
+    // the writer, and still reach Bob in one id order.
+    assert_ne!(
+        lane(&chat_id(alice.id, bob.id)),
+        lane(&chat_id(carol.id, bob.id))
+    );
     const N: usize = 40;
     // Alice and Carol both write to Bob at once, without waiting for acks.
     for i in 0..N {

@@ -5,10 +5,18 @@
 //! order, acknowledges each to its sender's socket (or tells it why not)
 //! and delivers it to every socket of both participants.
 //!
-//! Being the only writer, it commits ids in increasing order, and being
-//! the only deliverer, each socket receives messages in id order across
-//! all its conversations. So a client that saw message N has seen every
-//! earlier one of its conversations, and resuming from N is exact.
+//! A batch is written as `LANES` statements at once, on as many
+//! connections, each taking the conversations that hash to it: the
+//! statements touch disjoint rows (messages and members of their own
+//! conversations), so they never wait for each other, and PostgreSQL runs
+//! them on as many cores.
+//!
+//! Being the only writer, and starting a batch only once the one before is
+//! committed, it commits ids in increasing order from batch to batch; being
+//! the only deliverer, and delivering a batch in id order, each socket
+//! receives messages in id order across all its conversations. So a client
+//! that saw message N has seen every earlier one of its conversations, and
+//! resuming from N is exact.
 
 use actix::prelude::*;
 use serde_json::Value;
@@ -28,6 +36,8 @@ use crate::protocol::{ChatMessageView, ServerEvent};
 pub const MAX_BATCH_ROWS: usize = 512;
 /// Write requests waiting for the writer before rooms wait to hand theirs.
 const QUEUE: usize = 1024;
+/// Statements (and connections) a batch is split over, by conversation.
+const LANES: usize = 2;
 
 /// One message to write, and whom to acknowledge.
 pub struct Post {
@@ -110,37 +120,68 @@ async fn run(
     Arbiter::current().stop();
 }
 
+/// The lane that writes a conversation's messages.
+pub fn lane(chat_id: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(chat_id);
+    usize::try_from(hash % LANES as u64).unwrap_or(0)
+}
+
+/// The lane of a request: that of its conversation (a room's request
+/// holds messages of its one conversation).
+fn lane_of(request: &Request) -> usize {
+    request
+        .posts
+        .first()
+        .map_or(0, |post| lane(&post.message.chat_id))
+}
+
+/// Writes one lane's requests in one statement.
+async fn write_lane(db: &DbPool, requests: &[Request]) -> Written {
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<NewMessage> = requests
+        .iter()
+        .flat_map(|r| r.posts.iter().map(|p| p.message.clone()))
+        .collect();
+    let mut conn = db.get().await?;
+    Ok(chat::insert_batch(&mut conn, &rows).await?)
+}
+
 async fn write_batch(
     db: &DbPool,
     sockets: &SessionRegistry,
     metrics: &Metrics,
     batch: Vec<Request>,
 ) {
-    let rows: Vec<NewMessage> = batch
-        .iter()
-        .flat_map(|r| r.posts.iter().map(|p| p.message.clone()))
-        .collect();
-    let result = async {
-        let mut conn = db.get().await?;
-        anyhow::Ok(chat::insert_batch(&mut conn, &rows).await?)
+    let mut lanes: [Vec<Request>; LANES] = Default::default();
+    for request in batch {
+        lanes[lane_of(&request)].push(request);
     }
-    .await;
-    tracing::debug!(
-        rows = rows.len(),
-        requests = batch.len(),
-        ok = result.is_ok(),
-        "chat batch"
-    );
-    let stored = match result {
-        Ok(stored) => stored,
-        Err(e) => {
-            let message = e.to_string();
-            for request in batch {
-                let _ = request.done.send(Err(anyhow::anyhow!("{message}")));
+    let results = futures_util::future::join_all(lanes.iter().map(|l| write_lane(db, l))).await;
+    // A lane that failed fails its own requests only.
+    let mut batch = Vec::new();
+    let mut stored = Vec::new();
+    for (requests, result) in lanes.into_iter().zip(results) {
+        tracing::debug!(
+            requests = requests.len(),
+            ok = result.is_ok(),
+            "chat batch lane"
+        );
+        match result {
+            Ok(rows) => {
+                batch.extend(requests);
+                stored.extend(rows);
             }
-            return;
+            Err(e) => {
+                let message = e.to_string();
+                for request in requests {
+                    let _ = request.done.send(Err(anyhow::anyhow!("{message}")));
+                }
+            }
         }
-    };
+    }
     let posts: Vec<&Post> = batch.iter().flat_map(|r| r.posts.iter()).collect();
     for (post, _) in posts.iter().zip(&stored).filter(|(_, s)| s.is_none()) {
         post.reply_to.do_send(Push::event(&ServerEvent::error(
@@ -177,5 +218,19 @@ async fn write_batch(
     for request in batch {
         let mine: Vec<_> = stored.by_ref().take(request.posts.len()).collect();
         let _ = request.done.send(Ok(mine));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversations_spread_over_the_lanes() {
+        let mut counts = [0; LANES];
+        for peer in 2..402 {
+            counts[lane(&format!("1_{peer}"))] += 1;
+        }
+        assert!(counts.iter().all(|&n| n > 400 / LANES / 2), "{counts:?}");
     }
 }
