@@ -150,6 +150,42 @@ UNION ALL
 SELECT 'blocked', NULL, chat_id, sender_id, NULL, client_msg_id, NULL
 FROM input WHERE n NOT IN (SELECT n FROM allowed)";
 
+/// `INSERT_BATCH` with its arrays, as a query diesel-async prepares once
+/// per connection: a `sql_query` is prepared afresh on every run (a round
+/// trip, a parse and a plan more per batch).
+struct InsertBatch<'a> {
+    chat_ids: &'a [&'a str],
+    senders: &'a [i64],
+    bodies: &'a [&'a str],
+    client_ids: &'a [&'a str],
+    recipients: &'a [i64],
+}
+
+impl diesel::query_builder::QueryId for InsertBatch<'_> {
+    type QueryId = InsertBatch<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for InsertBatch<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertBatch<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        // The text names its parameters ($1 to $5) itself.
+        out.push_sql(INSERT_BATCH);
+        out.push_bind_param_value_only::<Array<Text>, _>(&self.chat_ids)?;
+        out.push_bind_param_value_only::<Array<BigInt>, _>(&self.senders)?;
+        out.push_bind_param_value_only::<Array<Text>, _>(&self.bodies)?;
+        out.push_bind_param_value_only::<Array<Text>, _>(&self.client_ids)?;
+        out.push_bind_param_value_only::<Array<BigInt>, _>(&self.recipients)?;
+        Ok(())
+    }
+}
+
 /// Writes a batch in one statement (one transaction) and returns, for
 /// every row in input order, the stored message and whether this row made
 /// it, or `None` when the sender and the recipient block each other: a
@@ -172,14 +208,15 @@ pub async fn insert_batch(
                 .unwrap_or_default()
         })
         .collect();
-    let found: Vec<BatchRow> = diesel::sql_query(INSERT_BATCH)
-        .bind::<Array<Text>, _>(&chat_ids)
-        .bind::<Array<BigInt>, _>(&senders)
-        .bind::<Array<Text>, _>(&bodies)
-        .bind::<Array<Text>, _>(&client_ids)
-        .bind::<Array<BigInt>, _>(&recipients)
-        .load(conn)
-        .await?;
+    let found: Vec<BatchRow> = InsertBatch {
+        chat_ids: &chat_ids,
+        senders: &senders,
+        bodies: &bodies,
+        client_ids: &client_ids,
+        recipients: &recipients,
+    }
+    .load(conn)
+    .await?;
     // Whether a row is refused depends on its sender and conversation only.
     let mut blocked: Vec<(String, i64)> = Vec::new();
     let mut inserted: Vec<ChatMessage> = Vec::new();
