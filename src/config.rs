@@ -414,8 +414,9 @@ impl Settings {
         let db_pool_size = raw
             .db_pool_size
             .unwrap_or((NODE_CONNECTIONS / (workers + 1)).max(4));
-        if db_pool_size == 0 {
-            return Err(invalid("DB_POOL_SIZE", "must be at least 1"));
+        // One connection of each pool is its reader's (`db::Reader`).
+        if db_pool_size < 2 {
+            return Err(invalid("DB_POOL_SIZE", "must be at least 2"));
         }
 
         let oauth42 = match raw.oauth42_client_id.filter(|id| !id.is_empty()) {
@@ -767,6 +768,10 @@ mod tests {
         let mut r = raw();
         r.db_pool_size = Some(20);
         assert_eq!(Settings::validate(r, false).unwrap().db_pool_size, 20);
+        // A pool's reader keeps one connection: one alone is too few.
+        let mut r = raw();
+        r.db_pool_size = Some(1);
+        assert!(Settings::validate(r, false).is_err());
     }
 
     #[test]

@@ -254,12 +254,23 @@ impl From<diesel::result::Error> for AppError {
         use diesel::result::Error as E;
         match e {
             // A dropped connection mid-query is the database being away, not
-            // a bug (diesel-async reports it as a command it could not send).
-            E::DatabaseError(
-                diesel::result::DatabaseErrorKind::ClosedConnection
-                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
-                info,
-            ) => AppError::Unavailable(info.message().to_string()),
+            // a bug. diesel-async reports every client-side error of
+            // tokio-postgres as a command it could not send: only a closed
+            // connection, an I/O error or a timeout is the database away.
+            E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, info) => {
+                AppError::Unavailable(info.message().to_string())
+            }
+            E::DatabaseError(diesel::result::DatabaseErrorKind::UnableToSendCommand, info)
+                if [
+                    "connection closed",
+                    "error communicating with the server",
+                    "timeout waiting for server",
+                ]
+                .iter()
+                .any(|away| info.message().starts_with(away)) =>
+            {
+                AppError::Unavailable(info.message().to_string())
+            }
             other => AppError::Internal(anyhow::Error::new(other).context("database query")),
         }
     }

@@ -5,18 +5,25 @@
 //! the requests a worker serves at once read through one connection: one
 //! PostgreSQL backend takes a stream of statements instead of a wakeup per
 //! checkout, and neither side waits for the other between them (REST
-//! throughput +40 %, docs/benchmarks.md).
+//! 19,000 → 34,700 requests/s on the machine of docs/benchmarks.md).
 //!
 //! For single statements outside a transaction that are quick (index
 //! lookups with a bounded result): a slow statement holds up those queued
 //! behind it, and a transaction needs a connection of its own (the pool's).
+//! A read that may scan much (search, the leaderboard's offset, the
+//! conversation list's unread counts) goes through the pool.
 
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use diesel_async::AsyncPgConnection;
 
 use super::{DbConn, DbPool};
 use crate::error::{AppError, AppResult};
+
+/// A read that takes longer has found its connection hung (a peer gone
+/// without a reset): the connection is let go, as a lost one is.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Reader {
     pool: DbPool,
@@ -36,15 +43,18 @@ impl Reader {
     }
 
     /// Runs `read` on the shared connection. A read that finds the
-    /// connection lost (`AppError::Unavailable`) lets it go: it returns to
-    /// the pool, which drops it as broken, and the next read takes another.
+    /// connection lost (`AppError::Unavailable`) or hung (`READ_TIMEOUT`)
+    /// lets it go: it returns to the pool, which drops a broken one, and the
+    /// next read takes another.
     pub async fn read<T>(
         &self,
         read: impl AsyncFnOnce(&AsyncPgConnection) -> AppResult<T>,
     ) -> AppResult<T> {
         let conn = self.connection().await?;
         let shared: &AsyncPgConnection = &conn;
-        let result = read(shared).await;
+        let result = tokio::time::timeout(READ_TIMEOUT, read(shared))
+            .await
+            .unwrap_or_else(|_| Err(AppError::Unavailable("database read timed out".into())));
         if let Err(AppError::Unavailable(_)) = result {
             let mut held = self.held();
             if held.as_ref().is_some_and(|h| Arc::ptr_eq(h, &conn)) {

@@ -96,11 +96,14 @@ async fn readyz_checks_redis_when_configured() {
 #[actix_web::test]
 async fn each_worker_queries_through_a_pool_of_its_own() {
     let app = spawn_app_with(|s| {
-        s.db_pool_size = 1;
+        s.db_pool_size = 2;
         s.metrics_enabled = true;
     })
     .await;
-    let held = app.state.db.get().await.expect("the actors' connection");
+    let held = [
+        app.state.db.get().await.expect("an actors' connection"),
+        app.state.db.get().await.expect("an actors' connection"),
+    ];
     app.register("ada").await;
     let (access, _) = app.tokens("ada").await;
     let me = app.get("/api/users/me", Some(&access)).await;
@@ -115,8 +118,8 @@ async fn each_worker_queries_through_a_pool_of_its_own() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("\ntranscendence_db_pool_size 2\n"),
-        "one connection in each pool: {metrics}"
+        metrics.contains("\ntranscendence_db_pool_size 3\n"),
+        "the actors' two connections and the worker's one: {metrics}"
     );
     drop(held);
 }

@@ -5,20 +5,24 @@
 //! order, acknowledges each to its sender's socket (or tells it why not)
 //! and delivers it to every socket of both participants.
 //!
-//! A batch is written as `LANES` statements at once, on as many
-//! connections, each taking the conversations that hash to it: the
+//! A batch is written as `LANES` transactions at once, on as many
+//! connections, each taking the conversations that hash to it: their
 //! statements touch disjoint rows (messages and members of their own
 //! conversations), so they never wait for each other, and PostgreSQL runs
 //! them on as many cores.
 //!
-//! Being the only writer, and starting a batch only once the one before is
-//! committed, it commits ids in increasing order from batch to batch; being
-//! the only deliverer, and delivering a batch in id order, each socket
-//! receives messages in id order across all its conversations. So a client
-//! that saw message N has seen every earlier one of its conversations, and
-//! resuming from N is exact.
+//! Ids are taken for the whole batch first, ascending lane after lane, and
+//! each lane commits only once the lane before it has finished; a batch
+//! starts once the one before has. So the messages committed at any moment
+//! are those up to some id (but for ids never used): a reader (a replay, a
+//! history page) that sees message N sees every earlier one. Being the only
+//! deliverer, and delivering a batch in id order, the writer also gives
+//! each socket its messages in id order across all its conversations. So
+//! a client that saw message N has seen every earlier one of its
+//! conversations, and resuming from N is exact.
 
 use actix::prelude::*;
+use diesel_async::AsyncConnection;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -120,10 +124,12 @@ async fn run(
     Arbiter::current().stop();
 }
 
-/// The lane that writes a conversation's messages.
+/// The lane that writes a conversation's messages (FNV-1a of its id: the
+/// same on every build).
 pub fn lane(chat_id: &str) -> usize {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(chat_id);
+    let hash = chat_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
     usize::try_from(hash % LANES as u64).unwrap_or(0)
 }
 
@@ -136,17 +142,50 @@ fn lane_of(request: &Request) -> usize {
         .map_or(0, |post| lane(&post.message.chat_id))
 }
 
-/// Writes one lane's requests in one statement.
-async fn write_lane(db: &DbPool, requests: &[Request]) -> Written {
-    if requests.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<NewMessage> = requests
+fn rows_of(requests: &[Request]) -> Vec<NewMessage> {
+    requests
         .iter()
         .flat_map(|r| r.posts.iter().map(|p| p.message.clone()))
-        .collect();
-    let mut conn = db.get().await?;
-    Ok(chat::insert_batch(&mut conn, &rows).await?)
+        .collect()
+}
+
+/// Writes one lane's requests in one statement, in a transaction that
+/// commits once `after` (the lane before) has finished; finishing, however
+/// it ends, drops `done` (this lane's turn for the next).
+async fn write_lane(
+    db: &DbPool,
+    requests: &[Request],
+    ids: &[i64],
+    after: Option<oneshot::Receiver<()>>,
+    done: oneshot::Sender<()>,
+) -> Written {
+    let mut after = after;
+    let result = async {
+        let rows = rows_of(requests);
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = db.get().await?;
+        let stored = conn
+            .transaction(async |conn| {
+                let stored = chat::insert_batch(conn, &rows, ids).await?;
+                if let Some(after) = after.take() {
+                    // Err: the lane before dropped its turn, which is how
+                    // it tells it has finished.
+                    let _ = after.await;
+                }
+                diesel::QueryResult::Ok(stored)
+            })
+            .await?;
+        anyhow::Ok(stored)
+    }
+    .await;
+    // A lane that ended early (no rows, a failure) still waits its turn.
+    if let Some(after) = after {
+        let _ = after.await;
+    }
+    drop(done);
+    result
 }
 
 async fn write_batch(
@@ -159,7 +198,37 @@ async fn write_batch(
     for request in batch {
         lanes[lane_of(&request)].push(request);
     }
-    let results = futures_util::future::join_all(lanes.iter().map(|l| write_lane(db, l))).await;
+    let rows: usize = lanes.iter().flatten().map(|r| r.posts.len()).sum();
+    let reserved = async {
+        let mut conn = db.get().await?;
+        anyhow::Ok(chat::reserve_ids(&mut conn, rows).await?)
+    }
+    .await;
+    let mut ids = match reserved {
+        Ok(ids) => ids.into_iter(),
+        Err(e) => {
+            let message = e.to_string();
+            for request in lanes.into_iter().flatten() {
+                let _ = request.done.send(Err(anyhow::anyhow!("{message}")));
+            }
+            return;
+        }
+    };
+    // Ascending ids lane after lane; each lane's turn to commit comes when
+    // the one before has finished.
+    let lane_ids: Vec<Vec<i64>> = lanes
+        .iter()
+        .map(|lane| {
+            let n = lane.iter().map(|r| r.posts.len()).sum();
+            ids.by_ref().take(n).collect()
+        })
+        .collect();
+    let mut turn = None;
+    let writes = lanes.iter().zip(&lane_ids).map(|(requests, ids)| {
+        let (done, next) = oneshot::channel();
+        write_lane(db, requests, ids, turn.replace(next), done)
+    });
+    let results = futures_util::future::join_all(writes).await;
     // A lane that failed fails its own requests only.
     let mut batch = Vec::new();
     let mut stored = Vec::new();
