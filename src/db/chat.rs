@@ -118,9 +118,8 @@ impl BatchRow {
 /// resend of a message stored before a block still gets it back.
 const INSERT_BATCH: &str = "\
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[],
-                         $6::bigint[])
-        WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, recipient_id, id, n)
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+        WITH ORDINALITY AS t(chat_id, sender_id, body, client_msg_id, recipient_id, n)
 ), allowed AS (
     SELECT * FROM input i
     WHERE NOT EXISTS (
@@ -128,8 +127,8 @@ WITH input AS (
         WHERE (b.blocker_id = i.sender_id AND b.blocked_id = i.recipient_id)
            OR (b.blocker_id = i.recipient_id AND b.blocked_id = i.sender_id))
 ), ins AS (
-    INSERT INTO chat_messages (id, chat_id, sender_id, body, client_msg_id)
-    SELECT id, chat_id, sender_id, body, client_msg_id FROM allowed
+    INSERT INTO chat_messages (chat_id, sender_id, body, client_msg_id)
+    SELECT chat_id, sender_id, body, client_msg_id FROM allowed
     ORDER BY n
     ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING
     RETURNING id, chat_id, sender_id, body, client_msg_id, created_at
@@ -160,7 +159,6 @@ struct InsertBatch<'a> {
     bodies: &'a [&'a str],
     client_ids: &'a [&'a str],
     recipients: &'a [i64],
-    ids: &'a [i64],
 }
 
 impl diesel::query_builder::QueryId for InsertBatch<'_> {
@@ -184,74 +182,20 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertBatch<'_> {
         out.push_bind_param_value_only::<Array<Text>, _>(&self.bodies)?;
         out.push_bind_param_value_only::<Array<Text>, _>(&self.client_ids)?;
         out.push_bind_param_value_only::<Array<BigInt>, _>(&self.recipients)?;
-        out.push_bind_param_value_only::<Array<BigInt>, _>(&self.ids)?;
         Ok(())
     }
 }
 
-/// `n` new message ids, ascending, taken from the messages' sequence
-/// (prepared once per connection, like `InsertBatch`).
-struct ReserveIds {
-    n: i64,
-}
-
-impl diesel::query_builder::QueryId for ReserveIds {
-    type QueryId = ReserveIds;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for ReserveIds {
-    type SqlType = diesel::sql_types::Untyped;
-}
-
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for ReserveIds {
-    fn walk_ast<'b>(
-        &'b self,
-        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
-    ) -> QueryResult<()> {
-        out.push_sql("SELECT nextval('chat_messages_id_seq') AS id FROM generate_series(1, ");
-        out.push_bind_param::<BigInt, _>(&self.n)?;
-        out.push_sql(")");
-        Ok(())
-    }
-}
-
-#[derive(QueryableByName)]
-struct ReservedId {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-}
-
-/// Takes `n` message ids for `insert_batch`, ascending. Ids taken and not
-/// used (a resend, a refused or failed row) are gaps, as a sequence has.
-pub async fn reserve_ids(conn: &mut AsyncPgConnection, n: usize) -> QueryResult<Vec<i64>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let rows: Vec<ReservedId> = ReserveIds { n }.load(conn).await?;
-    let mut ids: Vec<i64> = rows.into_iter().map(|r| r.id).collect();
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-/// Writes a batch in one statement and returns, for every row in input
-/// order, the stored message and whether this row made it, or `None` when
-/// the sender and the recipient block each other: a resend with the same
-/// `(chat, sender, client_msg_id)`, in this batch or an earlier one, gets
-/// the earlier message back, never a duplicate (even once blocked). A new
-/// message takes the id of its row in `ids` (from `reserve_ids`, one per
-/// row).
+/// Writes a batch in one statement (one transaction) and returns, for
+/// every row in input order, the stored message and whether this row made
+/// it, or `None` when the sender and the recipient block each other: a
+/// resend with the same `(chat, sender, client_msg_id)`, in this batch or
+/// an earlier one, gets the earlier message back, never a duplicate (even
+/// once blocked). New ids follow the input order.
 pub async fn insert_batch(
     conn: &mut AsyncPgConnection,
     rows: &[NewMessage],
-    ids: &[i64],
 ) -> QueryResult<Vec<Option<(ChatMessage, bool)>>> {
-    if ids.len() != rows.len() {
-        return Err(diesel::result::Error::QueryBuilderError(
-            format!("{} ids for {} messages", ids.len(), rows.len()).into(),
-        ));
-    }
     let chat_ids: Vec<&str> = rows.iter().map(|r| r.chat_id.as_str()).collect();
     let senders: Vec<i64> = rows.iter().map(|r| r.sender_id).collect();
     let bodies: Vec<&str> = rows.iter().map(|r| r.body.as_str()).collect();
@@ -270,7 +214,6 @@ pub async fn insert_batch(
         bodies: &bodies,
         client_ids: &client_ids,
         recipients: &recipients,
-        ids,
     }
     .load(conn)
     .await?;

@@ -5,24 +5,12 @@
 //! order, acknowledges each to its sender's socket (or tells it why not)
 //! and delivers it to every socket of both participants.
 //!
-//! A batch is written as `LANES` transactions at once, on as many
-//! connections, each taking the conversations that hash to it: their
-//! statements touch disjoint rows (messages and members of their own
-//! conversations), so they never wait for each other, and PostgreSQL runs
-//! them on as many cores.
-//!
-//! Ids are taken for the whole batch first, ascending lane after lane, and
-//! each lane commits only once the lane before it has finished; a batch
-//! starts once the one before has. So the messages committed at any moment
-//! are those up to some id (but for ids never used): a reader (a replay, a
-//! history page) that sees message N sees every earlier one. Being the only
-//! deliverer, and delivering a batch in id order, the writer also gives
-//! each socket its messages in id order across all its conversations. So
-//! a client that saw message N has seen every earlier one of its
-//! conversations, and resuming from N is exact.
+//! Being the only writer, it commits ids in increasing order, and being
+//! the only deliverer, each socket receives messages in id order across
+//! all its conversations. So a client that saw message N has seen every
+//! earlier one of its conversations, and resuming from N is exact.
 
 use actix::prelude::*;
-use diesel_async::AsyncConnection;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
@@ -40,8 +28,6 @@ use crate::protocol::{ChatMessageView, ServerEvent};
 pub const MAX_BATCH_ROWS: usize = 512;
 /// Write requests waiting for the writer before rooms wait to hand theirs.
 const QUEUE: usize = 1024;
-/// Statements (and connections) a batch is split over, by conversation.
-const LANES: usize = 2;
 
 /// One message to write, and whom to acknowledge.
 pub struct Post {
@@ -124,133 +110,37 @@ async fn run(
     Arbiter::current().stop();
 }
 
-/// The lane that writes a conversation's messages (FNV-1a of its id: the
-/// same on every build).
-pub fn lane(chat_id: &str) -> usize {
-    let hash = chat_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    usize::try_from(hash % LANES as u64).unwrap_or(0)
-}
-
-/// The lane of a request: that of its conversation (a room's request
-/// holds messages of its one conversation).
-fn lane_of(request: &Request) -> usize {
-    request
-        .posts
-        .first()
-        .map_or(0, |post| lane(&post.message.chat_id))
-}
-
-fn rows_of(requests: &[Request]) -> Vec<NewMessage> {
-    requests
-        .iter()
-        .flat_map(|r| r.posts.iter().map(|p| p.message.clone()))
-        .collect()
-}
-
-/// Writes one lane's requests in one statement, in a transaction that
-/// commits once `after` (the lane before) has finished; finishing, however
-/// it ends, drops `done` (this lane's turn for the next).
-async fn write_lane(
-    db: &DbPool,
-    requests: &[Request],
-    ids: &[i64],
-    after: Option<oneshot::Receiver<()>>,
-    done: oneshot::Sender<()>,
-) -> Written {
-    let mut after = after;
-    let result = async {
-        let rows = rows_of(requests);
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut conn = db.get().await?;
-        let stored = conn
-            .transaction(async |conn| {
-                let stored = chat::insert_batch(conn, &rows, ids).await?;
-                if let Some(after) = after.take() {
-                    // Err: the lane before dropped its turn, which is how
-                    // it tells it has finished.
-                    let _ = after.await;
-                }
-                diesel::QueryResult::Ok(stored)
-            })
-            .await?;
-        anyhow::Ok(stored)
-    }
-    .await;
-    // A lane that ended early (no rows, a failure) still waits its turn.
-    if let Some(after) = after {
-        let _ = after.await;
-    }
-    drop(done);
-    result
-}
-
 async fn write_batch(
     db: &DbPool,
     sockets: &SessionRegistry,
     metrics: &Metrics,
     batch: Vec<Request>,
 ) {
-    let mut lanes: [Vec<Request>; LANES] = Default::default();
-    for request in batch {
-        lanes[lane_of(&request)].push(request);
-    }
-    let rows: usize = lanes.iter().flatten().map(|r| r.posts.len()).sum();
-    let reserved = async {
+    let rows: Vec<NewMessage> = batch
+        .iter()
+        .flat_map(|r| r.posts.iter().map(|p| p.message.clone()))
+        .collect();
+    let result = async {
         let mut conn = db.get().await?;
-        anyhow::Ok(chat::reserve_ids(&mut conn, rows).await?)
+        anyhow::Ok(chat::insert_batch(&mut conn, &rows).await?)
     }
     .await;
-    let mut ids = match reserved {
-        Ok(ids) => ids.into_iter(),
+    tracing::debug!(
+        rows = rows.len(),
+        requests = batch.len(),
+        ok = result.is_ok(),
+        "chat batch"
+    );
+    let stored = match result {
+        Ok(stored) => stored,
         Err(e) => {
             let message = e.to_string();
-            for request in lanes.into_iter().flatten() {
+            for request in batch {
                 let _ = request.done.send(Err(anyhow::anyhow!("{message}")));
             }
             return;
         }
     };
-    // Ascending ids lane after lane; each lane's turn to commit comes when
-    // the one before has finished.
-    let lane_ids: Vec<Vec<i64>> = lanes
-        .iter()
-        .map(|lane| {
-            let n = lane.iter().map(|r| r.posts.len()).sum();
-            ids.by_ref().take(n).collect()
-        })
-        .collect();
-    let mut turn = None;
-    let writes = lanes.iter().zip(&lane_ids).map(|(requests, ids)| {
-        let (done, next) = oneshot::channel();
-        write_lane(db, requests, ids, turn.replace(next), done)
-    });
-    let results = futures_util::future::join_all(writes).await;
-    // A lane that failed fails its own requests only.
-    let mut batch = Vec::new();
-    let mut stored = Vec::new();
-    for (requests, result) in lanes.into_iter().zip(results) {
-        tracing::debug!(
-            requests = requests.len(),
-            ok = result.is_ok(),
-            "chat batch lane"
-        );
-        match result {
-            Ok(rows) => {
-                batch.extend(requests);
-                stored.extend(rows);
-            }
-            Err(e) => {
-                let message = e.to_string();
-                for request in requests {
-                    let _ = request.done.send(Err(anyhow::anyhow!("{message}")));
-                }
-            }
-        }
-    }
     let posts: Vec<&Post> = batch.iter().flat_map(|r| r.posts.iter()).collect();
     for (post, _) in posts.iter().zip(&stored).filter(|(_, s)| s.is_none()) {
         post.reply_to.do_send(Push::event(&ServerEvent::error(
@@ -287,19 +177,5 @@ async fn write_batch(
     for request in batch {
         let mine: Vec<_> = stored.by_ref().take(request.posts.len()).collect();
         let _ = request.done.send(Ok(mine));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conversations_spread_over_the_lanes() {
-        let mut counts = [0; LANES];
-        for peer in 2..402 {
-            counts[lane(&format!("1_{peer}"))] += 1;
-        }
-        assert!(counts.iter().all(|&n| n > 400 / LANES / 2), "{counts:?}");
     }
 }
