@@ -73,7 +73,9 @@ enum Frame {
 
 pub struct UserSession {
     state: AppState,
-    user: User,
+    /// Who is connected: the public fields only (no password hash or TOTP
+    /// secret lives as long as the socket).
+    user: UserView,
     registry: Arc<SessionRegistry>,
     key: Option<u64>,
     out: Outbox<Control, Frame>,
@@ -126,7 +128,7 @@ impl UserSession {
             UserSession {
                 registry: state.sockets.clone(),
                 state,
-                user,
+                user: UserView::from(&user),
                 key: None,
                 out,
                 writer,
@@ -750,7 +752,7 @@ impl Actor for UserSession {
         let ws = self.state.settings.ws.clone();
         let hello = ServerEvent::Hello {
             protocol_version: protocol::PROTOCOL_VERSION,
-            user: UserView::from(&self.user),
+            user: self.user.clone(),
             server_time: chrono::Utc::now(),
             heartbeat_interval_ms: u64::try_from(ws.heartbeat.as_millis()).unwrap_or(u64::MAX),
             client_timeout_ms: u64::try_from(ws.client_timeout.as_millis()).unwrap_or(u64::MAX),
