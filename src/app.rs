@@ -34,7 +34,9 @@ pub struct AppState {
     /// Quick single-statement reads, pipelined on one connection of `db`.
     pub reads: Arc<db::Reader>,
     /// The actors' pool, shared by the supervised actors (each on an
-    /// arbiter of its own) and the background tasks, and its reader.
+    /// arbiter of its own) and the background tasks, and its reader (no
+    /// actor reads through one today: it keeps an actor's state from ever
+    /// holding a worker's).
     actors_db: DbPool,
     actors_reads: Arc<db::Reader>,
     /// Every pool of the node, for the metrics.

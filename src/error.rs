@@ -256,18 +256,26 @@ impl From<diesel::result::Error> for AppError {
             // A dropped connection mid-query is the database being away, not
             // a bug. diesel-async reports every client-side error of
             // tokio-postgres as a command it could not send: only a closed
-            // connection, an I/O error or a timeout is the database away.
+            // connection (or its ended connection task), an I/O error or a
+            // timeout is the database away. So is a server ending sessions
+            // (a restart or shutdown: SQLSTATE 57P01/57P02, which diesel
+            // only tells by their message).
             E::DatabaseError(diesel::result::DatabaseErrorKind::ClosedConnection, info) => {
                 AppError::Unavailable(info.message().to_string())
             }
-            E::DatabaseError(diesel::result::DatabaseErrorKind::UnableToSendCommand, info)
-                if [
-                    "connection closed",
-                    "error communicating with the server",
-                    "timeout waiting for server",
-                ]
-                .iter()
-                .any(|away| info.message().starts_with(away)) =>
+            E::DatabaseError(
+                diesel::result::DatabaseErrorKind::UnableToSendCommand
+                | diesel::result::DatabaseErrorKind::Unknown,
+                info,
+            ) if [
+                "connection closed",
+                "channel closed",
+                "error communicating with the server",
+                "timeout waiting for server",
+                "terminating connection",
+            ]
+            .iter()
+            .any(|away| info.message().starts_with(away)) =>
             {
                 AppError::Unavailable(info.message().to_string())
             }

@@ -81,10 +81,9 @@ pub struct UnreadCount {
     security(("bearer" = [])),
     responses((status = 200, body = UnreadCount), (status = 401, body = ErrorBody)))]
 pub async fn unread_count(state: web::Data<AppState>, me: AuthUser) -> AppResult<HttpResponse> {
-    let unread = state
-        .reads
-        .read(async |conn| Ok(notifications::unread_count(conn, me.user_id).await?))
-        .await?;
+    // On the pool: a count that may scan a long backlog.
+    let conn = state.db.get().await?;
+    let unread = notifications::unread_count(&conn, me.user_id).await?;
     Ok(HttpResponse::Ok().json(UnreadCount { unread }))
 }
 

@@ -70,6 +70,13 @@ async fn readyz_follows_the_database_down_and_back_up() {
     // ...and replaced by the next read.
     let me = app.get("/api/users/me", Some(&token)).await;
     assert_eq!(me.expect(200)["username"], "alice");
+
+    // A connection that went away while idle costs no error: the read
+    // that finds it gone runs again on a fresh one.
+    proxy.cut().await;
+    proxy.restore();
+    let me = app.get("/api/users/me", Some(&token)).await;
+    assert_eq!(me.expect(200)["username"], "alice");
 }
 
 #[actix_web::test]
