@@ -79,6 +79,36 @@ async fn readyz_follows_the_database_down_and_back_up() {
     assert_eq!(me.expect(200)["username"], "alice");
 }
 
+/// A database connection that stops answering without closing (a dead
+/// peer) fails the read waiting on it after the reader's timeout, and the
+/// next read takes a connection that works.
+#[actix_web::test]
+async fn a_hung_read_connection_is_given_up_and_replaced() {
+    let server = url::Url::parse(&server_url()).unwrap();
+    let upstream = format!(
+        "{}:{}",
+        server.host_str().unwrap(),
+        server.port().unwrap_or(5432)
+    );
+    let proxy = DbProxy::start(upstream).await;
+    let db_name = fresh_database_name();
+    let mut via_proxy = server.clone();
+    via_proxy.set_port(Some(proxy.port)).unwrap();
+    via_proxy.set_path(&db_name);
+    let app = spawn_with_settings(db_name, test_settings(via_proxy.as_str())).await;
+    let (_, token, _) = app.user_with_tokens("alice").await;
+    app.get("/api/users/me", Some(&token)).await.expect(200);
+
+    proxy.hang();
+    app.get("/api/users/me", Some(&token))
+        .await
+        .expect_error(503, "service_unavailable");
+
+    proxy.restore();
+    let me = app.get("/api/users/me", Some(&token)).await;
+    assert_eq!(me.expect(200)["username"], "alice");
+}
+
 #[actix_web::test]
 async fn readyz_checks_redis_when_configured() {
     let app = spawn_app_with(|s| {

@@ -1,17 +1,19 @@
 //! A TCP relay between a test server and the real PostgreSQL, which a test
-//! can cut (every connection reset, new ones refused) and restore: the
+//! can cut (every connection reset, new ones refused), hang (every
+//! connection open but silent, as behind a dead peer) and restore: the
 //! database "goes down" without stopping the shared PostgreSQL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tokio::task::JoinHandle;
 
 pub struct DbProxy {
     pub port: u16,
     down: Arc<AtomicBool>,
+    hung: watch::Sender<bool>,
     links: Arc<Mutex<Vec<JoinHandle<()>>>>,
     accept: JoinHandle<()>,
 }
@@ -22,9 +24,11 @@ impl DbProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let down = Arc::new(AtomicBool::new(false));
+        let (hung, _) = watch::channel(false);
         let links: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let accept = {
             let down = down.clone();
+            let hung = hung.clone();
             let links = links.clone();
             tokio::spawn(async move {
                 while let Ok((mut client, _)) = listener.accept().await {
@@ -32,9 +36,19 @@ impl DbProxy {
                         continue; // dropped: the connection is refused/reset
                     }
                     let upstream = upstream.clone();
+                    let mut hang = hung.subscribe();
                     let link = tokio::spawn(async move {
                         if let Ok(mut server) = TcpStream::connect(&upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            let relay = tokio::io::copy_bidirectional(&mut client, &mut server);
+                            let stop = async { hang.wait_for(|h| *h).await.is_ok() };
+                            let hung = tokio::select! {
+                                _ = relay => false,
+                                hung = stop => hung,
+                            };
+                            if hung {
+                                // Both sockets stay open, and nothing passes.
+                                std::future::pending::<()>().await;
+                            }
                         }
                     });
                     links.lock().await.push(link);
@@ -44,6 +58,7 @@ impl DbProxy {
         DbProxy {
             port,
             down,
+            hung,
             links,
             accept,
         }
@@ -57,8 +72,16 @@ impl DbProxy {
         }
     }
 
+    /// Stops relaying on every open connection, leaving them open (new
+    /// connections hang too).
+    pub fn hang(&self) {
+        self.hung.send_replace(true);
+    }
+
+    /// New connections are relayed again (hung ones stay hung).
     pub fn restore(&self) {
         self.down.store(false, Ordering::SeqCst);
+        self.hung.send_replace(false);
     }
 }
 
