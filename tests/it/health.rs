@@ -20,8 +20,8 @@ async fn healthz_and_readyz_answer_when_all_is_up() {
     assert_eq!(body["redis"], "not_configured");
 }
 
-#[actix_web::test]
-async fn readyz_follows_the_database_down_and_back_up() {
+/// A test server whose database connections go through a `DbProxy`.
+async fn app_behind_a_proxy() -> (crate::support::TestApp, DbProxy) {
     let server = url::Url::parse(&server_url()).unwrap();
     let upstream = format!(
         "{}:{}",
@@ -34,6 +34,12 @@ async fn readyz_follows_the_database_down_and_back_up() {
     via_proxy.set_port(Some(proxy.port)).unwrap();
     via_proxy.set_path(&db_name);
     let app = spawn_with_settings(db_name, test_settings(via_proxy.as_str())).await;
+    (app, proxy)
+}
+
+#[actix_web::test]
+async fn readyz_follows_the_database_down_and_back_up() {
+    let (app, proxy) = app_behind_a_proxy().await;
     let (_, token, _) = app.user_with_tokens("alice").await;
     app.get("/readyz", None).await.expect(200);
     // Reads share one connection per worker (`db::Reader`): it is taken now.
@@ -84,18 +90,7 @@ async fn readyz_follows_the_database_down_and_back_up() {
 /// next read takes a connection that works.
 #[actix_web::test]
 async fn a_hung_read_connection_is_given_up_and_replaced() {
-    let server = url::Url::parse(&server_url()).unwrap();
-    let upstream = format!(
-        "{}:{}",
-        server.host_str().unwrap(),
-        server.port().unwrap_or(5432)
-    );
-    let proxy = DbProxy::start(upstream).await;
-    let db_name = fresh_database_name();
-    let mut via_proxy = server.clone();
-    via_proxy.set_port(Some(proxy.port)).unwrap();
-    via_proxy.set_path(&db_name);
-    let app = spawn_with_settings(db_name, test_settings(via_proxy.as_str())).await;
+    let (app, proxy) = app_behind_a_proxy().await;
     let (_, token, _) = app.user_with_tokens("alice").await;
     app.get("/api/users/me", Some(&token)).await.expect(200);
 
