@@ -278,6 +278,11 @@ impl AppState {
         let parallelism = std::thread::available_parallelism().map_or(2, |n| n.get());
         let sockets = Arc::<crate::actors::registry::SessionRegistry>::default();
         let metrics = Arc::<crate::metrics::Metrics>::default();
+        let matches = Supervisor::new("game", parallelism);
+        let nice = settings.game.thread_nice;
+        if nice != 0 {
+            matches.on_each_arbiter(move || crate::actors::game::ticker::set_thread_nice(nice));
+        }
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(&settings.jwt)?),
             passwords: PasswordHasher::new(parallelism)?,
@@ -296,7 +301,7 @@ impl AppState {
                 settings.chat.rate_burst,
                 settings.chat.rate_per_sec,
             )),
-            matches: Supervisor::new("game", parallelism),
+            matches,
             games: Arc::default(),
             matchmaker: Supervisor::new("matchmaking", 1),
             tournaments: Supervisor::new("tournaments", 1),

@@ -72,6 +72,7 @@ struct RawSettings {
     game_invite_ttl_ms: Option<u64>,
     game_input_rate: Option<u32>,
     game_time_scale: Option<u32>,
+    game_thread_nice: Option<i32>,
     oauth42_client_id: Option<String>,
     oauth42_client_secret: Option<SecretString>,
     oauth42_client_secret_file: Option<PathBuf>,
@@ -122,6 +123,7 @@ const ENV_NAMES: &[&str] = &[
     "GAME_INVITE_TTL_MS",
     "GAME_INPUT_RATE",
     "GAME_TIME_SCALE",
+    "GAME_THREAD_NICE",
     "OAUTH42_CLIENT_ID",
     "OAUTH42_CLIENT_SECRET",
     "OAUTH42_CLIENT_SECRET_FILE",
@@ -241,6 +243,11 @@ pub struct GameSettings {
     /// Simulation steps per tick: 1 plays in real time; tests and demos
     /// fast-forward with more (a snapshot still goes out once per tick).
     pub time_scale: u32,
+    /// The game threads' niceness (-20 to 19; 0 leaves it as it is). Below
+    /// 0 keeps ticks on time on a saturated machine, and needs
+    /// `CAP_SYS_NICE`; without it the threads run at the usual priority
+    /// and the server says so in its log.
+    pub thread_nice: i32,
 }
 
 #[derive(Debug, Clone)]
@@ -524,7 +531,11 @@ impl Settings {
             invite_ttl: Duration::from_millis(raw.game_invite_ttl_ms.unwrap_or(30_000)),
             input_rate: raw.game_input_rate.unwrap_or(120),
             time_scale: raw.game_time_scale.unwrap_or(1),
+            thread_nice: raw.game_thread_nice.unwrap_or(0),
         };
+        if !(-20..=19).contains(&game.thread_nice) {
+            return Err(invalid("GAME_THREAD_NICE", "must be -20 to 19"));
+        }
         if !(1..=16).contains(&game.time_scale) {
             return Err(invalid("GAME_TIME_SCALE", "must be 1-16"));
         }
@@ -706,6 +717,7 @@ mod tests {
             game_invite_ttl_ms: None,
             game_input_rate: None,
             game_time_scale: None,
+            game_thread_nice: None,
             oauth42_client_id: None,
             oauth42_client_secret: None,
             oauth42_client_secret_file: None,
@@ -863,6 +875,25 @@ mod tests {
         let mut r = raw();
         r.allowed_origins = Some("ftp://nope".into());
         assert!(Settings::validate(r, false).is_err());
+    }
+
+    #[test]
+    fn game_thread_niceness_is_a_nice_value() {
+        assert_eq!(
+            Settings::validate(raw(), false).unwrap().game.thread_nice,
+            0
+        );
+        for ok in [-20, 19] {
+            let mut r = raw();
+            r.game_thread_nice = Some(ok);
+            assert_eq!(Settings::validate(r, false).unwrap().game.thread_nice, ok);
+        }
+        for bad in [-21, 20] {
+            let mut r = raw();
+            r.game_thread_nice = Some(bad);
+            let err = Settings::validate(r, false).unwrap_err().to_string();
+            assert!(err.contains("GAME_THREAD_NICE"), "{err}");
+        }
     }
 
     #[test]

@@ -117,6 +117,13 @@ impl<A: Child> Supervisor<A> {
         }
     }
 
+    /// Runs `f` once on each of the supervisor's threads (to set them up).
+    pub fn on_each_arbiter<F: Fn() + Clone + Send + 'static>(&self, f: F) {
+        for arbiter in &self.inner.arbiters {
+            arbiter.spawn_fn(f.clone());
+        }
+    }
+
     /// The live child of `key`, if any.
     pub fn get(&self, key: &A::Key) -> Option<Addr<A>> {
         let children = self
@@ -283,6 +290,29 @@ mod tests {
         assert!(sup.get(&1).is_none());
         let fresh = start(&sup, 1);
         assert_eq!(fresh.send(Bump).await.unwrap(), 1, "a fresh child");
+    }
+
+    #[actix_web::test]
+    async fn each_thread_runs_the_setup_once_and_keeps_the_niceness_it_gets() {
+        let sup = Supervisor::<Counter>::new("test", 2);
+        let (tx, rx) = std::sync::mpsc::channel();
+        sup.on_each_arbiter(move || {
+            // Above 0 needs no privilege.
+            crate::actors::game::ticker::set_thread_nice(4);
+            let me = rustix::thread::gettid();
+            let nice = rustix::process::getpriority_process(Some(me)).unwrap();
+            tx.send((std::thread::current().id(), nice)).unwrap();
+        });
+        let a = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+        let b = rx.recv_timeout(Duration::from_secs(2)).unwrap();
+        assert_ne!(a.0, b.0, "one run per thread");
+        assert_eq!((a.1, b.1), (4, 4));
+        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
+        assert_eq!(
+            rustix::process::getpriority_process(None).unwrap(),
+            0,
+            "the calling thread is left as it was"
+        );
     }
 
     #[actix_web::test]

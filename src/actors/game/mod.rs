@@ -9,6 +9,7 @@
 
 pub mod matchmaker;
 pub mod pong;
+pub mod ticker;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

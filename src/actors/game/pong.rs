@@ -1,6 +1,6 @@
 //! `PongMatch`: one actor per live match, under the game supervisor. It
 //! steps the pure simulation (`domain::game`) at `GAME_TICK_RATE` from the
-//! players' latest inputs, and sends each tick's snapshot (serialised once)
+//! players' latest inputs, when its thread's tick driver (`ticker`) says, and sends each tick's snapshot (serialised once)
 //! to every socket attached to the match: both players' and spectators'.
 //!
 //! A player with no socket attached (a disconnect, or not joined yet)
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use serde_json::Value;
 
+use super::ticker::{self, Tick};
 use crate::actors::registry::Push;
 use crate::actors::supervisor::{Child, Lease, Supervisor};
 use crate::actors::tournament::{Changed, TournamentRunner};
@@ -56,8 +57,6 @@ pub struct PongMatch {
     away_total: [Duration; 2],
     /// The players were freed (see `release`).
     released: bool,
-    /// When the next tick is due (for the tick-lateness metric).
-    next_due: Instant,
     /// The result is being written; no more ticks.
     ending: bool,
 }
@@ -67,17 +66,30 @@ impl Actor for PongMatch {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         let period = Duration::from_secs_f64(1.0 / f64::from(self.game.tick_rate));
-        self.next_due = Instant::now() + period;
-        ctx.run_interval(period, move |act, ctx| {
-            // How late this tick runs against the fixed schedule.
-            let now = Instant::now();
-            act.state
-                .metrics
-                .tick_lateness_seconds
-                .observe_duration(now.saturating_duration_since(act.next_due));
-            act.next_due += period;
-            act.tick(ctx);
-        });
+        if let Err(e) = ticker::register(period, ctx.address().recipient()) {
+            tracing::error!(error = %e, match_id = self.id(), "no tick timer for a match");
+            self.finish(None, "interrupted", ctx);
+        }
+    }
+}
+
+impl Handler<Tick> for PongMatch {
+    type Result = ();
+
+    fn handle(&mut self, tick: Tick, ctx: &mut Context<Self>) {
+        match tick {
+            Tick::Due(due) => {
+                // How late this tick runs against the fixed schedule.
+                self.state
+                    .metrics
+                    .tick_lateness_seconds
+                    .observe_duration(due.elapsed());
+                self.tick(ctx);
+            }
+            // Without a clock the match cannot go on: it ends as cut
+            // short, and a tournament plays it again.
+            Tick::Stopped => self.finish(None, "interrupted", ctx),
+        }
     }
 }
 
@@ -121,7 +133,6 @@ impl PongMatch {
                 tournament_id,
                 away_total: [Duration::ZERO; 2],
                 released: false,
-                next_due: now,
                 ending: false,
             }
         })
