@@ -244,9 +244,9 @@ pub struct GameSettings {
     /// fast-forward with more (a snapshot still goes out once per tick).
     pub time_scale: u32,
     /// The game threads' niceness (-20 to 19; 0 leaves it as it is). Below
-    /// 0 keeps ticks on time on a saturated machine, and needs
-    /// `CAP_SYS_NICE`; without it the threads run at the usual priority
-    /// and the server says so in its log.
+    /// 0 keeps ticks on time on a saturated machine; lowering a niceness
+    /// needs `CAP_SYS_NICE` or `RLIMIT_NICE`, and without them the threads
+    /// run as usual and the server says so in its log.
     pub thread_nice: i32,
 }
 

@@ -1,35 +1,30 @@
 //! The tick driver: one per game arbiter thread and tick period, shared by
-//! every match on that thread.
+//! every match on that thread, for the thread's lifetime.
 //!
-//! It wakes on a periodic `timerfd`, which the kernel fires on time to the
-//! microsecond; tokio's timers round every deadline up to the next
-//! millisecond, which made a 60 Hz tick 0–1 ms late before it ever waited
-//! for a core. The period is cut into `SLOTS` phases and each match gets the
-//! least busy one, so a wake steps a few matches rather than all of them,
-//! and matches of one phase share their wake. Each match is told its tick by
-//! a [`Tick`] message carrying when it was due, so it measures its own
-//! lateness when it runs. A timer that fails (it cannot be made, or read)
-//! tells its matches `Tick::Stopped`: no more ticks will come.
+//! It wakes on a `timerfd` (on Linux), which the kernel fires when it is
+//! due; tokio's timers round every deadline up to the next millisecond,
+//! which made a 60 Hz tick 0–1 ms late before it ever waited for a core.
+//! The period is cut into `SLOTS` phases and each new match joins the
+//! quietest, so that a wake steps a few matches rather than all of them;
+//! the timer is set for the next phase that has a match, so empty phases
+//! cost nothing and an idle thread never wakes. Each match is told its
+//! tick by a [`Tick`] message carrying when it was due, and measures its
+//! own lateness when it runs.
 //!
-//! The driver lives as long as it has matches: the last one gone, its
-//! task ends and closes the timer; the next match starts a new one.
+//! A thread held up for more than a whole period (a stopped process, a
+//! paused machine) does not make its matches race through every tick it
+//! missed: each phase fires once, the rest are skipped and logged. A timer
+//! that fails tells its matches `Tick::Stopped`: no more ticks will come.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::os::fd::OwnedFd;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use rustix::time::{
-    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
-    timerfd_settime,
-};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 
-/// Phases of a period that matches are spread over (at 60 Hz, one wake
-/// every 1.04 ms while any match runs on the thread).
+/// Phases of a period that matches are spread over (at 60 Hz, one every
+/// 1.04 ms).
 const SLOTS: usize = 16;
 
 #[derive(Message)]
@@ -42,21 +37,21 @@ pub enum Tick {
 }
 
 struct Driver {
-    /// One phase's length: the timer's interval.
+    timer: Rc<clock::Timer>,
+    /// One phase's length.
     slot: Duration,
     /// The matches of each phase.
     slots: Vec<Vec<Recipient<Tick>>>,
-    /// The phase the timer fires next, and when.
+    /// The next phase to fire, and when it is due.
     next: usize,
     next_due: Instant,
+    /// When the timer is set to fire; `None` while there is no match.
+    armed: Option<Instant>,
 }
 
 impl Driver {
-    fn len(&self) -> usize {
-        self.slots.iter().map(Vec::len).sum()
-    }
-
-    /// Tells the matches of the phase due now; forgets those that stopped.
+    /// Tells the matches of the next phase it is due, forgets those that
+    /// stopped, and moves on to the phase after.
     fn fire(&mut self) {
         let due = self.next_due;
         let slot = &mut self.slots[self.next];
@@ -64,8 +59,56 @@ impl Driver {
         for m in slot.iter() {
             m.do_send(Tick::Due(due));
         }
-        self.next = (self.next + 1) % SLOTS;
-        self.next_due += self.slot;
+        self.skip(1);
+    }
+
+    fn skip(&mut self, phases: u32) {
+        self.next = (self.next + phases as usize) % SLOTS;
+        self.next_due += self.slot * phases;
+    }
+
+    /// The timer fired: every phase due by `now` fires, each once at
+    /// most; the timer is set for the next phase with a match.
+    fn wake(&mut self, now: Instant) -> std::io::Result<()> {
+        // It fired once, and is set again below.
+        self.armed = None;
+        for _ in 0..SLOTS {
+            if self.next_due > now {
+                break;
+            }
+            self.fire();
+        }
+        if self.next_due <= now {
+            let behind = now - self.next_due;
+            self.skip_past(now);
+            tracing::warn!(
+                behind_ms = u64::try_from(behind.as_millis()).unwrap_or(u64::MAX),
+                "a game thread was held up for more than a tick; its matches skip the ticks it missed"
+            );
+        }
+        self.arm()
+    }
+
+    /// Moves the next phase to the first one due after `now`.
+    fn skip_past(&mut self, now: Instant) {
+        if self.next_due <= now {
+            let behind = (now - self.next_due).as_nanos() / self.slot.as_nanos().max(1);
+            self.skip(u32::try_from(behind % SLOTS as u128).unwrap_or(0) + 1);
+            let periods = u32::try_from(behind / SLOTS as u128).unwrap_or(u32::MAX);
+            self.next_due += self.slot * SLOTS as u32 * periods;
+        }
+    }
+
+    /// Sets the timer for the next phase that has a match, or clears it.
+    fn arm(&mut self) -> std::io::Result<()> {
+        let at = (0..SLOTS)
+            .find(|&i| !self.slots[(self.next + i) % SLOTS].is_empty())
+            .map(|i| self.next_due + self.slot * i as u32);
+        if at != self.armed {
+            self.timer.arm(at)?;
+            self.armed = at;
+        }
+        Ok(())
     }
 }
 
@@ -83,82 +126,80 @@ pub fn register(period: Duration, to: Recipient<Tick>) -> std::io::Result<()> {
         None => start(period)?,
     };
     let mut driver = driver.borrow_mut();
+    if driver.armed.is_none() {
+        // Idle until now: the phases move on from here.
+        driver.skip_past(Instant::now());
+    }
     let quietest = (0..SLOTS)
         .min_by_key(|&i| driver.slots[i].len())
         .unwrap_or(0);
     driver.slots[quietest].push(to);
-    Ok(())
+    driver.arm().inspect_err(|_| {
+        driver.slots[quietest].pop();
+    })
 }
 
 fn start(period: Duration) -> std::io::Result<Rc<RefCell<Driver>>> {
-    let slot = period / u32::try_from(SLOTS).unwrap_or(1);
-    let timer = timerfd_create(
-        TimerfdClockId::Monotonic,
-        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
-    )?;
-    let interval = timespec(slot);
-    timerfd_settime(
-        &timer,
-        TimerfdTimerFlags::empty(),
-        &Itimerspec {
-            it_interval: interval,
-            it_value: interval,
-        },
-    )?;
-    let next_due = Instant::now() + slot;
-    // SAFETY: the `AsyncFd` owns the timer's descriptor, which nothing
-    // else holds, closes or replaces while it is registered.
-    let timer = unsafe { AsyncFd::register_with_interest(timer, Interest::READABLE) }?;
+    let slot = period / SLOTS as u32;
     let driver = Rc::new(RefCell::new(Driver {
+        timer: Rc::new(clock::Timer::new()?),
         slot,
         slots: vec![Vec::new(); SLOTS],
         next: 0,
-        next_due,
+        next_due: Instant::now() + slot,
+        armed: None,
     }));
     DRIVERS.with(|d| d.borrow_mut().insert(period, driver.clone()));
-    actix::spawn(run(period, timer, driver.clone()));
+    actix::spawn(run(Gone {
+        period,
+        driver: driver.clone(),
+    }));
     Ok(driver)
 }
 
-async fn run(period: Duration, timer: AsyncFd<OwnedFd>, driver: Rc<RefCell<Driver>>) {
+async fn run(driver: Gone) {
     loop {
-        let expired = match timer.readable().await {
-            Ok(mut ready) => match ready.try_io(|fd| read_expirations(fd.get_ref())) {
-                Ok(Ok(n)) => Some(n),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "reading the tick timer failed");
-                    None
-                }
-                // Woken without an expiration to read: wait again.
-                Err(_would_block) => continue,
-            },
-            Err(e) => {
-                tracing::error!(error = %e, "waiting on the tick timer failed");
-                None
-            }
-        };
-        let mut d = driver.borrow_mut();
-        let Some(expired) = expired else {
-            // The timer failed: its matches are told, and a new driver
-            // starts for the next match.
-            for m in d.slots.iter().flatten() {
-                m.do_send(Tick::Stopped);
-            }
-            break;
-        };
-        // More than one expiration: the thread was held up; every phase
-        // missed is still told (late), so no match skips a tick.
-        for _ in 0..expired {
-            d.fire();
+        let timer = driver.driver.borrow().timer.clone();
+        if let Err(e) = timer.wait().await {
+            tracing::error!(error = %e, "waiting on the tick timer failed");
+            return;
         }
-        if d.len() == 0 {
-            break;
+        if let Err(e) = driver.driver.borrow_mut().wake(Instant::now()) {
+            tracing::error!(error = %e, "setting the tick timer failed");
+            return;
         }
     }
-    DRIVERS.with(|d| d.borrow_mut().remove(&period));
+}
+
+/// A driver whose task ends (its timer failed, or its thread stops) is
+/// forgotten, and its matches are told no more ticks will come; the next
+/// match on the thread starts a new one.
+struct Gone {
+    period: Duration,
+    driver: Rc<RefCell<Driver>>,
+}
+
+impl Drop for Gone {
+    fn drop(&mut self) {
+        let _ = DRIVERS.try_with(|d| {
+            let mut drivers = d.borrow_mut();
+            if drivers
+                .get(&self.period)
+                .is_some_and(|running| Rc::ptr_eq(running, &self.driver))
+            {
+                drivers.remove(&self.period);
+            }
+        });
+        if let Ok(driver) = self.driver.try_borrow() {
+            for m in driver.slots.iter().flatten() {
+                m.do_send(Tick::Stopped);
+            }
+        }
+    }
 }
 
 /// Gives the calling thread the niceness `nice` (`GAME_THREAD_NICE`).
+#[cfg(target_os = "linux")]
 pub fn set_thread_nice(nice: i32) {
     // On Linux a thread id names that thread alone.
     let thread = rustix::thread::gettid();
@@ -167,26 +208,129 @@ pub fn set_thread_nice(nice: i32) {
         Err(e) => tracing::warn!(
             error = %e,
             nice,
-            "GAME_THREAD_NICE not applied (below 0 it needs CAP_SYS_NICE): the game threads run at the usual priority"
+            "GAME_THREAD_NICE not applied (lowering a niceness needs CAP_SYS_NICE or RLIMIT_NICE): the game threads run as usual"
         ),
     }
 }
 
-/// Expirations since the last read (the timer's counter, which reading
-/// resets).
-fn read_expirations(timer: &OwnedFd) -> std::io::Result<u64> {
-    let mut count = [0u8; 8];
-    let n = rustix::io::read(timer, &mut count)?;
-    if n != count.len() {
-        return Err(std::io::Error::other("short read from the tick timer"));
-    }
-    Ok(u64::from_ne_bytes(count))
+#[cfg(not(target_os = "linux"))]
+pub fn set_thread_nice(nice: i32) {
+    tracing::warn!(nice, "GAME_THREAD_NICE is applied on Linux only");
 }
 
-fn timespec(d: Duration) -> Timespec {
-    Timespec {
-        tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: d.subsec_nanos().into(),
+/// The timer a driver waits on: armed for one instant at a time.
+#[cfg(target_os = "linux")]
+mod clock {
+    use std::os::fd::OwnedFd;
+    use std::time::{Duration, Instant};
+
+    use rustix::time::{
+        Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+        timerfd_settime,
+    };
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+
+    pub struct Timer(AsyncFd<OwnedFd>);
+
+    impl Timer {
+        pub fn new() -> std::io::Result<Self> {
+            let fd = timerfd_create(
+                TimerfdClockId::Monotonic,
+                TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+            )?;
+            // SAFETY: the `AsyncFd` owns the timer's descriptor, which
+            // nothing else holds, closes or replaces while it is registered.
+            let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?;
+            Ok(Timer(fd))
+        }
+
+        /// Fires once at `at` (at once if it is past), or never.
+        pub fn arm(&self, at: Option<Instant>) -> std::io::Result<()> {
+            let value = match at {
+                // Zero would disarm the timer.
+                Some(at) => timespec(
+                    at.saturating_duration_since(Instant::now())
+                        .max(Duration::from_nanos(1)),
+                ),
+                None => timespec(Duration::ZERO),
+            };
+            let spec = Itimerspec {
+                it_interval: timespec(Duration::ZERO),
+                it_value: value,
+            };
+            timerfd_settime(self.0.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
+            Ok(())
+        }
+
+        /// Until the timer fires.
+        pub async fn wait(&self) -> std::io::Result<()> {
+            loop {
+                let mut ready = self.0.readable().await?;
+                // Reading resets the timer's count of expirations; a timer
+                // set again since it fired has none and would block.
+                let mut count = [0u8; 8];
+                match ready.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut count)?)) {
+                    Ok(read) => {
+                        read?;
+                        ready.clear_ready();
+                        return Ok(());
+                    }
+                    Err(_would_block) => continue,
+                }
+            }
+        }
+    }
+
+    fn timespec(d: Duration) -> Timespec {
+        Timespec {
+            tv_sec: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            tv_nsec: d.subsec_nanos().into(),
+        }
+    }
+}
+
+/// Elsewhere, tokio's timer (to the millisecond).
+#[cfg(not(target_os = "linux"))]
+mod clock {
+    use std::cell::Cell;
+    use std::time::Instant;
+
+    use tokio::sync::Notify;
+
+    #[derive(Default)]
+    pub struct Timer {
+        at: Cell<Option<Instant>>,
+        set: Notify,
+    }
+
+    impl Timer {
+        pub fn new() -> std::io::Result<Self> {
+            Ok(Timer::default())
+        }
+
+        /// Fires once at `at` (at once if it is past), or never.
+        pub fn arm(&self, at: Option<Instant>) -> std::io::Result<()> {
+            self.at.set(at);
+            self.set.notify_one();
+            Ok(())
+        }
+
+        /// Until the timer fires.
+        pub async fn wait(&self) -> std::io::Result<()> {
+            loop {
+                match self.at.get() {
+                    Some(at) => tokio::select! {
+                        () = tokio::time::sleep_until(at.into()) => {
+                            self.at.set(None);
+                            return Ok(());
+                        }
+                        () = self.set.notified() => {}
+                    },
+                    None => self.set.notified().await,
+                }
+            }
+        }
     }
 }
 
@@ -196,9 +340,15 @@ mod tests {
 
     use super::*;
 
-    /// Records when each of its ticks was due.
+    #[derive(Default)]
+    struct Log {
+        /// When each tick was due, and when it ran.
+        ticks: Vec<(Instant, Instant)>,
+        stopped: bool,
+    }
+
     struct Clocked {
-        dues: Arc<Mutex<Vec<Instant>>>,
+        log: Arc<Mutex<Log>>,
     }
 
     impl Actor for Clocked {
@@ -209,8 +359,10 @@ mod tests {
         type Result = ();
 
         fn handle(&mut self, tick: Tick, _: &mut Context<Self>) {
-            if let Tick::Due(due) = tick {
-                self.dues.lock().unwrap().push(due);
+            let mut log = self.log.lock().unwrap();
+            match tick {
+                Tick::Due(due) => log.ticks.push((due, Instant::now())),
+                Tick::Stopped => log.stopped = true,
             }
         }
     }
@@ -229,14 +381,18 @@ mod tests {
 
     const PERIOD: Duration = Duration::from_micros(4_167);
 
-    fn clocked() -> (Addr<Clocked>, Arc<Mutex<Vec<Instant>>>) {
-        let dues = Arc::default();
+    fn clocked() -> (Addr<Clocked>, Arc<Mutex<Log>>) {
+        let log = Arc::default();
         let addr = Clocked {
-            dues: Arc::clone(&dues),
+            log: Arc::clone(&log),
         }
         .start();
         register(PERIOD, addr.clone().recipient()).unwrap();
-        (addr, dues)
+        (addr, log)
+    }
+
+    fn ticks(log: &Mutex<Log>) -> Vec<(Instant, Instant)> {
+        log.lock().unwrap().ticks.clone()
     }
 
     async fn until(mut done: impl FnMut() -> bool) {
@@ -249,38 +405,98 @@ mod tests {
         panic!("condition not reached within 2 s");
     }
 
-    fn running() -> Option<Rc<RefCell<Driver>>> {
-        DRIVERS.with(|d| d.borrow().get(&PERIOD).cloned())
+    fn driver() -> Rc<RefCell<Driver>> {
+        DRIVERS
+            .with(|d| d.borrow().get(&PERIOD).cloned())
+            .expect("a driver")
+    }
+
+    /// Whether `step` is a whole number of periods (the period is cut into
+    /// whole nanoseconds per phase).
+    fn periods(step: Duration) -> Option<u32> {
+        let n = (step.as_secs_f64() / PERIOD.as_secs_f64()).round();
+        let off = step.abs_diff(PERIOD.mul_f64(n));
+        (off < Duration::from_micros(1)).then_some(n as u32)
     }
 
     #[actix_web::test]
-    async fn each_tick_is_due_one_period_after_the_last_and_none_is_skipped() {
-        let (_match, dues) = clocked();
-        until(|| dues.lock().unwrap().len() >= 20).await;
-        let dues = dues.lock().unwrap().clone();
-        for pair in dues.windows(2) {
-            let step = pair[1] - pair[0];
-            // The period cut into whole nanoseconds per phase.
-            let off = step.abs_diff(PERIOD);
-            assert!(off < Duration::from_micros(1), "ticks {step:?} apart");
+    async fn ticks_come_one_period_apart_never_early_and_never_faster_than_time() {
+        let registered = Instant::now();
+        let (_match, log) = clocked();
+        until(|| ticks(&log).len() >= 20).await;
+        let elapsed = registered.elapsed();
+        let ticks = ticks(&log);
+        assert!(
+            ticks[0].0 > registered,
+            "the first tick is due after joining"
+        );
+        for (due, ran) in &ticks {
+            assert!(ran >= due, "a tick ran before it was due");
         }
+        for pair in ticks.windows(2) {
+            let step = pair[1].0 - pair[0].0;
+            assert!(
+                periods(step).is_some_and(|n| n >= 1),
+                "ticks {step:?} apart"
+            );
+        }
+        let most = elapsed.as_secs_f64() / PERIOD.as_secs_f64() + 1.0;
+        assert!(
+            (ticks.len() as f64) <= most,
+            "{} ticks in {elapsed:?}",
+            ticks.len()
+        );
     }
 
     #[actix_web::test]
-    async fn matches_share_the_quietest_phases_and_the_driver_ends_with_the_last() {
+    async fn matches_share_the_quietest_phases_and_an_idle_thread_sets_no_timer() {
         let matches: Vec<_> = (0..SLOTS * 2).map(|_| clocked()).collect();
-        {
-            let driver = running().expect("a driver runs");
-            let driver = driver.borrow();
-            assert!(driver.slots.iter().all(|s| s.len() == 2), "spread evenly");
-        }
+        assert!(
+            driver().borrow().slots.iter().all(|s| s.len() == 2),
+            "spread evenly"
+        );
+        assert!(driver().borrow().armed.is_some());
         for (addr, _) in &matches {
             addr.do_send(Halt);
         }
-        until(|| running().is_none()).await;
-        // The next match starts a new driver, and is ticked.
-        let (_next, dues) = clocked();
-        assert!(running().is_some());
-        until(|| dues.lock().unwrap().len() >= 2).await;
+        until(|| driver().borrow().armed.is_none()).await;
+        assert!(driver().borrow().slots.iter().all(Vec::is_empty));
+        // Idle for a while: the next match's ticks start from now.
+        actix_web::rt::time::sleep(PERIOD * 5).await;
+        let registered = Instant::now();
+        let (_next, log) = clocked();
+        until(|| ticks(&log).len() >= 2).await;
+        assert!(ticks(&log)[0].0 > registered);
+    }
+
+    #[actix_web::test]
+    async fn a_thread_held_up_for_periods_skips_the_ticks_it_missed() {
+        let (_match, log) = clocked();
+        until(|| !ticks(&log).is_empty()).await;
+        // This test's thread runs the driver: block it.
+        std::thread::sleep(PERIOD * 4);
+        let before = ticks(&log).len();
+        until(|| ticks(&log).len() >= before + 3).await;
+        let steps: Vec<u32> = ticks(&log)
+            .windows(2)
+            .map(|p| periods(p[1].0 - p[0].0).expect("whole periods apart"))
+            .collect();
+        assert!(steps.iter().all(|&n| n >= 1), "{steps:?}");
+        assert!(steps.iter().any(|&n| n >= 2), "nothing skipped: {steps:?}");
+    }
+
+    #[actix_web::test]
+    async fn a_driver_that_ends_stops_its_matches_and_the_next_match_gets_a_new_one() {
+        let (_match, log) = clocked();
+        let failed = driver();
+        drop(Gone {
+            period: PERIOD,
+            driver: failed.clone(),
+        });
+        until(|| log.lock().unwrap().stopped).await;
+        assert!(DRIVERS.with(|d| d.borrow().get(&PERIOD).is_none()));
+        let (_next, next_log) = clocked();
+        assert!(!Rc::ptr_eq(&failed, &driver()));
+        until(|| !ticks(&next_log).is_empty()).await;
     }
 }
