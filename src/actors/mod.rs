@@ -29,3 +29,16 @@ pub mod replay;
 pub mod session;
 pub mod supervisor;
 pub mod tournament;
+
+/// Waits (up to 2 s, or panics) until `done` holds: for tests of actors,
+/// whose effects land a little after their messages are sent.
+#[cfg(test)]
+pub(crate) async fn until(mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("condition not reached within 2 s");
+}

@@ -210,6 +210,7 @@ impl<A: Child> Supervisor<A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::until;
     use std::time::Duration;
 
     struct Counter {
@@ -264,16 +265,6 @@ mod tests {
             _lease: lease,
             count: 0,
         })
-    }
-
-    async fn until(mut done: impl FnMut() -> bool) {
-        for _ in 0..200 {
-            if done() {
-                return;
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("condition not reached within 2 s");
     }
 
     #[actix_web::test]

@@ -1,7 +1,8 @@
 //! `PongMatch`: one actor per live match, under the game supervisor. It
-//! steps the pure simulation (`domain::game`) at `GAME_TICK_RATE` from the
-//! players' latest inputs, when its thread's tick driver (`ticker`) says, and sends each tick's snapshot (serialised once)
-//! to every socket attached to the match: both players' and spectators'.
+//! steps the pure simulation (`domain::game`) from the players' latest
+//! inputs at `GAME_TICK_RATE`, when its thread's tick driver (`ticker`)
+//! says, and sends each tick's snapshot (serialised once) to every socket
+//! attached to the match: both players' and spectators'.
 //!
 //! A player with no socket attached (a disconnect, or not joined yet)
 //! pauses the match. Back within `GAME_RECONNECT_GRACE_MS`, the match goes

@@ -13,7 +13,8 @@
 //!
 //! A thread held up for more than a whole period (a stopped process, a
 //! paused machine) does not make its matches race through every tick it
-//! missed: each phase fires once, the rest are skipped and logged. A timer
+//! missed: each phase fires once, the rest are skipped (and logged, once
+//! every `WARN_EVERY` at most). A timer
 //! that fails tells its matches `Tick::Stopped`: no more ticks will come.
 
 use std::cell::RefCell;
@@ -26,6 +27,9 @@ use actix::prelude::*;
 /// Phases of a period that matches are spread over (at 60 Hz, one every
 /// 1.04 ms).
 const SLOTS: usize = 16;
+
+/// The least time between two warnings that ticks were skipped.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -47,6 +51,9 @@ struct Driver {
     next_due: Instant,
     /// When the timer is set to fire; `None` while there is no match.
     armed: Option<Instant>,
+    /// Ticks skipped since the last warning, and when that was.
+    skipped: u64,
+    warned: Option<Instant>,
 }
 
 impl Driver {
@@ -72,6 +79,7 @@ impl Driver {
     fn wake(&mut self, now: Instant) -> std::io::Result<()> {
         // It fired once, and is set again below.
         self.armed = None;
+        let late = now.saturating_duration_since(self.next_due);
         for _ in 0..SLOTS {
             if self.next_due > now {
                 break;
@@ -79,24 +87,32 @@ impl Driver {
             self.fire();
         }
         if self.next_due <= now {
-            let behind = now - self.next_due;
-            self.skip_past(now);
-            tracing::warn!(
-                behind_ms = u64::try_from(behind.as_millis()).unwrap_or(u64::MAX),
-                "a game thread was held up for more than a tick; its matches skip the ticks it missed"
-            );
+            let phases = self.skip_past(now);
+            self.skipped += phases.div_ceil(SLOTS as u64);
+            if self.warned.is_none_or(|at| now - at >= WARN_EVERY) {
+                tracing::warn!(
+                    late_ms = u64::try_from(late.as_millis()).unwrap_or(u64::MAX),
+                    skipped = self.skipped,
+                    "a game thread was held up for more than a tick; its matches skip the ticks it missed"
+                );
+                self.warned = Some(now);
+                self.skipped = 0;
+            }
         }
         self.arm()
     }
 
-    /// Moves the next phase to the first one due after `now`.
-    fn skip_past(&mut self, now: Instant) {
-        if self.next_due <= now {
-            let behind = (now - self.next_due).as_nanos() / self.slot.as_nanos().max(1);
-            self.skip(u32::try_from(behind % SLOTS as u128).unwrap_or(0) + 1);
-            let periods = u32::try_from(behind / SLOTS as u128).unwrap_or(u32::MAX);
-            self.next_due += self.slot * SLOTS as u32 * periods;
+    /// Moves the next phase to the first one due after `now`; how many
+    /// phases that passed over.
+    fn skip_past(&mut self, now: Instant) -> u64 {
+        if self.next_due > now {
+            return 0;
         }
+        let behind = (now - self.next_due).as_nanos() / self.slot.as_nanos();
+        self.skip(u32::try_from(behind % SLOTS as u128).unwrap_or(0) + 1);
+        let periods = u32::try_from(behind / SLOTS as u128).unwrap_or(u32::MAX);
+        self.next_due += self.slot * SLOTS as u32 * periods;
+        u64::try_from(behind + 1).unwrap_or(u64::MAX)
     }
 
     /// Sets the timer for the next phase that has a match, or clears it.
@@ -120,16 +136,26 @@ thread_local! {
 /// need be. Call it on the match's arbiter (from `started`). The first
 /// tick comes within a period.
 pub fn register(period: Duration, to: Recipient<Tick>) -> std::io::Result<()> {
+    if period < Duration::from_nanos(SLOTS as u64) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a tick period under 16 ns",
+        ));
+    }
     let running = DRIVERS.with(|d| d.borrow().get(&period).cloned());
     let driver = match running {
         Some(driver) => driver,
         None => start(period)?,
     };
     let mut driver = driver.borrow_mut();
-    if driver.armed.is_none() {
-        // Idle until now: the phases move on from here.
-        driver.skip_past(Instant::now());
-    }
+    // Phases the driver slept through are empty (or it was idle): a new
+    // match's first tick is one due from now on, up to the phase the
+    // timer is set for.
+    let now = Instant::now();
+    let horizon = driver
+        .armed
+        .map_or(now, |at| now.min(at - Duration::from_nanos(1)));
+    driver.skip_past(horizon);
     let quietest = (0..SLOTS)
         .min_by_key(|&i| driver.slots[i].len())
         .unwrap_or(0);
@@ -148,6 +174,8 @@ fn start(period: Duration) -> std::io::Result<Rc<RefCell<Driver>>> {
         next: 0,
         next_due: Instant::now() + slot,
         armed: None,
+        skipped: 0,
+        warned: None,
     }));
     DRIVERS.with(|d| d.borrow_mut().insert(period, driver.clone()));
     actix::spawn(run(Gone {
@@ -339,6 +367,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
+    use crate::actors::until;
 
     #[derive(Default)]
     struct Log {
@@ -395,28 +424,20 @@ mod tests {
         log.lock().unwrap().ticks.clone()
     }
 
-    async fn until(mut done: impl FnMut() -> bool) {
-        for _ in 0..200 {
-            if done() {
-                return;
-            }
-            actix_web::rt::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("condition not reached within 2 s");
-    }
-
     fn driver() -> Rc<RefCell<Driver>> {
         DRIVERS
             .with(|d| d.borrow().get(&PERIOD).cloned())
             .expect("a driver")
     }
 
-    /// Whether `step` is a whole number of periods (the period is cut into
-    /// whole nanoseconds per phase).
+    /// How many of the driver's periods `step` is, if it is a whole
+    /// number of them (a period is cut into whole nanoseconds per phase).
     fn periods(step: Duration) -> Option<u32> {
-        let n = (step.as_secs_f64() / PERIOD.as_secs_f64()).round();
-        let off = step.abs_diff(PERIOD.mul_f64(n));
-        (off < Duration::from_micros(1)).then_some(n as u32)
+        let cycle = (PERIOD / SLOTS as u32 * SLOTS as u32).as_nanos();
+        let n = step.as_nanos() / cycle;
+        step.as_nanos()
+            .is_multiple_of(cycle)
+            .then(|| u32::try_from(n).unwrap())
     }
 
     #[actix_web::test]
@@ -466,6 +487,18 @@ mod tests {
         let registered = Instant::now();
         let (_next, log) = clocked();
         until(|| ticks(&log).len() >= 2).await;
+        assert!(ticks(&log)[0].0 > registered);
+    }
+
+    #[actix_web::test]
+    async fn a_match_joining_a_busy_driver_gets_no_tick_due_before_it_joined() {
+        let (_first, first_log) = clocked();
+        until(|| !ticks(&first_log).is_empty()).await;
+        // Well past the next phase, which is empty.
+        actix_web::rt::time::sleep(PERIOD / 2).await;
+        let registered = Instant::now();
+        let (_second, log) = clocked();
+        until(|| !ticks(&log).is_empty()).await;
         assert!(ticks(&log)[0].0 > registered);
     }
 
