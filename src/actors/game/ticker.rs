@@ -14,8 +14,8 @@
 //! A thread held up for more than a whole period (a stopped process, a
 //! paused machine) does not make its matches race through every tick it
 //! missed: each phase fires once, the rest are skipped (and logged, once
-//! every `WARN_EVERY` at most). A timer
-//! that fails tells its matches `Tick::Stopped`: no more ticks will come.
+//! every `WARN_EVERY` at most). A timer that fails tells its matches
+//! `Tick::Stopped`: no more ticks will come.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
