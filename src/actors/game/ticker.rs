@@ -143,19 +143,24 @@ pub fn register(period: Duration, to: Recipient<Tick>) -> std::io::Result<()> {
         ));
     }
     let running = DRIVERS.with(|d| d.borrow().get(&period).cloned());
-    let driver = match running {
+    let shared = match running {
         Some(driver) => driver,
         None => start(period)?,
     };
-    let mut driver = driver.borrow_mut();
-    // Phases the driver slept through are empty (or it was idle): a new
-    // match's first tick is one due from now on, up to the phase the
-    // timer is set for.
+    let mut driver = shared.borrow_mut();
     let now = Instant::now();
-    let horizon = driver
-        .armed
-        .map_or(now, |at| now.min(at - Duration::from_nanos(1)));
-    driver.skip_past(horizon);
+    // A timer that fired but whose task has not run yet (a busy thread):
+    // those ticks go out first.
+    if driver.armed.is_some_and(|at| at <= now)
+        && let Err(e) = driver.wake(now)
+    {
+        drop(driver);
+        retire(period, &shared);
+        return Err(e);
+    }
+    // Every phase due by now has fired, or is empty (the driver slept
+    // through it, or was idle): a new match's first tick is due after now.
+    driver.skip_past(now);
     let quietest = (0..SLOTS)
         .min_by_key(|&i| driver.slots[i].len())
         .unwrap_or(0);
@@ -209,19 +214,25 @@ struct Gone {
 
 impl Drop for Gone {
     fn drop(&mut self) {
-        let _ = DRIVERS.try_with(|d| {
-            let mut drivers = d.borrow_mut();
-            if drivers
-                .get(&self.period)
-                .is_some_and(|running| Rc::ptr_eq(running, &self.driver))
-            {
-                drivers.remove(&self.period);
-            }
-        });
-        if let Ok(driver) = self.driver.try_borrow() {
-            for m in driver.slots.iter().flatten() {
-                m.do_send(Tick::Stopped);
-            }
+        retire(self.period, &self.driver);
+    }
+}
+
+/// Forgets `driver` (if it is still this thread's for `period`) and tells
+/// its matches no more ticks will come.
+fn retire(period: Duration, driver: &Rc<RefCell<Driver>>) {
+    let _ = DRIVERS.try_with(|d| {
+        let mut drivers = d.borrow_mut();
+        if drivers
+            .get(&period)
+            .is_some_and(|running| Rc::ptr_eq(running, driver))
+        {
+            drivers.remove(&period);
+        }
+    });
+    if let Ok(driver) = driver.try_borrow() {
+        for m in driver.slots.iter().flatten() {
+            m.do_send(Tick::Stopped);
         }
     }
 }
