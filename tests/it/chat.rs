@@ -634,7 +634,9 @@ async fn an_offline_recipient_gets_one_notification_per_conversation() {
 
 #[actix_web::test]
 async fn an_idle_room_stops_and_the_next_message_restarts_it() {
-    let app = spawn_app_with(|s| s.chat.room_idle = Duration::from_millis(100)).await;
+    // Long enough that a slow commit does not see the room stop before the
+    // test has looked at it.
+    let app = spawn_app_with(|s| s.chat.room_idle = Duration::from_secs(1)).await;
     let (_, a, _) = app.user_with_tokens("alice").await;
     let (bob, _, _) = app.user_with_tokens("bob").await;
     let mut ws = app.ws(&a).await;

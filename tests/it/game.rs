@@ -11,12 +11,11 @@ use crate::support::ws::WsClient;
 use crate::support::{TestApp, spawn_app, spawn_app_with};
 
 /// A server whose matches run four simulation steps per tick and give
-/// `grace_ms` to come back.
+/// `grace_ms` to come back (invitations wait the default 30 s).
 async fn app(grace_ms: u64) -> TestApp {
     spawn_app_with(|s| {
         s.game.time_scale = 4;
         s.game.reconnect_grace = Duration::from_millis(grace_ms);
-        s.game.invite_ttl = Duration::from_millis(1500);
     })
     .await
 }
@@ -162,7 +161,7 @@ async fn a_full_match_is_played_recorded_and_rated() {
 
 #[actix_web::test]
 async fn a_player_who_comes_back_within_the_grace_resumes_the_match() {
-    let app = app(3000).await;
+    let app = app(10_000).await;
     let (_, a, _) = app.user_with_tokens("alice").await;
     let (bob, b, _) = app.user_with_tokens("bob").await;
     let mut alice_ws = app.ws(&a).await;
@@ -175,7 +174,7 @@ async fn a_player_who_comes_back_within_the_grace_resumes_the_match() {
     drop(bob_ws);
     let paused = next_of(&mut alice_ws, "game.paused").await;
     assert_eq!(paused["waiting_for"], json!([bob.id]));
-    assert_eq!(paused["grace_ms"], 3000);
+    assert_eq!(paused["grace_ms"], 10_000);
     let mut bob_ws = app.ws(&b).await;
     let state = join(&mut bob_ws, match_id).await;
     assert_eq!(state["role"], "right");
@@ -189,7 +188,8 @@ async fn a_player_who_comes_back_within_the_grace_resumes_the_match() {
 
 #[actix_web::test]
 async fn a_player_away_past_the_grace_forfeits() {
-    let app = app(400).await;
+    // Joining late counts as away too: the grace covers both joins.
+    let app = app(2000).await;
     let (alice, a, _) = app.user_with_tokens("alice").await;
     let (bob, b, _) = app.user_with_tokens("bob").await;
     let mut alice_ws = app.ws(&a).await;
@@ -230,12 +230,45 @@ async fn a_match_nobody_joins_is_abandoned_without_a_result() {
     assert_eq!(record["rating_changes"], Value::Null);
     let me = app.get(&format!("/api/users/{}", alice.id), Some(&b)).await;
     assert_eq!(me.expect(200)["stats"]["rating"], 1200);
-    // Both are free to play again.
+    // Both are free to play again (the match lets them go just after its
+    // record is written).
+    for _ in 0..100 {
+        if !app.state.games.is_playing(alice.id) {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!app.state.games.is_playing(alice.id));
 }
 
 #[actix_web::test]
-async fn invitations_are_declined_expire_and_respect_blocks() {
+async fn an_unanswered_invitation_expires_for_both() {
+    let app = spawn_app_with(|s| s.game.invite_ttl = Duration::from_millis(300)).await;
+    let (_, a, _) = app.user_with_tokens("alice").await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let mut alice_ws = app.ws(&a).await;
+    let mut bob_ws = app.ws(&b).await;
+    alice_ws
+        .send(json!({"type": "game.invite", "user_id": bob.id, "points_to_win": 1}))
+        .await;
+    let invite_id = next_of(&mut alice_ws, "game.invite_sent").await["invite_id"].clone();
+    assert_eq!(
+        next_of(&mut alice_ws, "game.invite_expired").await["invite_id"],
+        invite_id
+    );
+    assert_eq!(
+        next_of(&mut bob_ws, "game.invite_expired").await["invite_id"],
+        invite_id
+    );
+    // Answering it now: it is gone.
+    bob_ws
+        .send(json!({"type": "game.invite.accept", "id": "x", "invite_id": invite_id}))
+        .await;
+    assert_eq!(next_of(&mut bob_ws, "error").await["code"], "not_found");
+}
+
+#[actix_web::test]
+async fn invitations_are_declined_and_respect_blocks() {
     let app = app(3000).await;
     let (alice, a, _) = app.user_with_tokens("alice").await;
     let (bob, b, _) = app.user_with_tokens("bob").await;
@@ -262,20 +295,6 @@ async fn invitations_are_declined_expire_and_respect_blocks() {
         .send(json!({"type": "game.invite.accept", "id": "x", "invite_id": invite_id}))
         .await;
     assert_eq!(next_of(&mut bob_ws, "error").await["code"], "not_found");
-
-    // Unanswered: both hear it expired.
-    alice_ws
-        .send(json!({"type": "game.invite", "user_id": bob.id, "points_to_win": 1}))
-        .await;
-    let invite_id = next_of(&mut alice_ws, "game.invite_sent").await["invite_id"].clone();
-    assert_eq!(
-        next_of(&mut alice_ws, "game.invite_expired").await["invite_id"],
-        invite_id
-    );
-    assert_eq!(
-        next_of(&mut bob_ws, "game.invite_expired").await["invite_id"],
-        invite_id
-    );
 
     // Only the invitee may answer.
     alice_ws
@@ -318,10 +337,11 @@ async fn invitations_are_declined_expire_and_respect_blocks() {
 
 #[actix_web::test]
 async fn matchmaking_pairs_queued_players() {
-    let app = app(3000).await;
+    // Nobody joins the match: the grace must outlast the checks below.
+    let app = app(10_000).await;
     let (alice, a, _) = app.user_with_tokens("alice").await;
     let (bob, b, _) = app.user_with_tokens("bob").await;
-    let (_, c, _) = app.user_with_tokens("carol").await;
+    let (carol, c, _) = app.user_with_tokens("carol").await;
     // Carol queues, then disconnects: she leaves the queue.
     let mut carol_ws = app.ws(&c).await;
     carol_ws
@@ -329,7 +349,12 @@ async fn matchmaking_pairs_queued_players() {
         .await;
     assert_eq!(next_of(&mut carol_ws, "ack").await["id"], 1);
     drop(carol_ws);
-    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..100 {
+        if app.state.sockets.count(carol.id) == 0 {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let mut alice_ws = app.ws(&a).await;
     let mut bob_ws = app.ws(&b).await;
@@ -364,7 +389,9 @@ async fn spectators_watch_but_cannot_play() {
     let (_, d, _) = app.user_with_tokens("dave").await;
     let mut alice_ws = app.ws(&a).await;
     let mut bob_ws = app.ws(&b).await;
-    let match_id = invited_match(&mut alice_ws, &mut bob_ws, bob.id, 5).await;
+    // Nobody plays: 21 points take the idle players about 23 s, time for
+    // the spectators' checks below on a slow run.
+    let match_id = invited_match(&mut alice_ws, &mut bob_ws, bob.id, 21).await;
     join(&mut alice_ws, match_id).await;
     join(&mut bob_ws, match_id).await;
 
@@ -412,7 +439,8 @@ async fn spectators_watch_but_cannot_play() {
 
 #[actix_web::test]
 async fn friends_see_a_player_in_game() {
-    let app = app(3000).await;
+    // Nobody joins the match: the grace must outlast the checks below.
+    let app = app(10_000).await;
     let (alice, a, _) = app.user_with_tokens("alice").await;
     let (bob, b, _) = app.user_with_tokens("bob").await;
     app.post(

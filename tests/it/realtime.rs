@@ -204,21 +204,27 @@ async fn the_rate_limit_refuses_then_closes() {
 #[actix_web::test]
 async fn a_silent_client_is_disconnected() {
     let app = spawn_app_with(|s| {
-        s.ws.heartbeat = Duration::from_millis(200);
-        s.ws.client_timeout = Duration::from_millis(800);
+        s.ws.heartbeat = Duration::from_millis(300);
+        s.ws.client_timeout = Duration::from_millis(1500);
     })
     .await;
-    let (_, token, _) = app.user_with_tokens("alice").await;
+    let (alice, token, _) = app.user_with_tokens("alice").await;
     let mut ws = app.ws(&token).await;
     // Not reading means not answering the server's pings: the server ends
     // the connection (with 4000, if the close frame survives).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..250 {
+        if app.state.sockets.count(alice.id) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(app.state.sockets.count(alice.id), 0, "still connected");
     let code = ws.ended().await;
     assert!(matches!(code, None | Some(4000)), "{code:?}");
 
     // A client that reads (and so answers pings) stays.
     let mut ws = app.ws(&token).await;
-    ws.silent_for(Duration::from_millis(1500)).await;
+    ws.silent_for(Duration::from_millis(2500)).await;
     ws.send(json!({"type": "ping"})).await;
     ws.expect("pong").await;
 }
