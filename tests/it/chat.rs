@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::ws::WsClient;
-use crate::support::{TestApp, spawn_app, spawn_app_with};
+use crate::support::{spawn_app, spawn_app_with, wait_for};
 
 fn chat_id(a: i64, b: i64) -> String {
     format!("{}_{}", a.min(b), a.max(b))
@@ -642,18 +642,8 @@ async fn an_idle_room_stops_and_the_next_message_restarts_it() {
     let mut ws = app.ws(&a).await;
     let first = send(&mut ws, bob.id, "one", "m1").await;
     assert_eq!(app.state.chat_rooms.len(), 1);
-    wait_until(&app, |app| app.state.chat_rooms.is_empty()).await;
+    wait_for(|| app.state.chat_rooms.is_empty()).await;
     let second = send(&mut ws, bob.id, "two", "m2").await;
     assert!(second["id"].as_i64() > first["id"].as_i64());
     assert_eq!(app.state.chat_rooms.len(), 1);
-}
-
-async fn wait_until(app: &TestApp, done: impl Fn(&TestApp) -> bool) {
-    for _ in 0..200 {
-        if done(app) {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("condition not reached within 5 s");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::ws::WsClient;
-use crate::support::{TestApp, spawn_app, spawn_app_with};
+use crate::support::{TestApp, spawn_app, spawn_app_with, wait_for};
 
 /// A server whose matches run four simulation steps per tick and give
 /// `grace_ms` to come back (invitations wait the default 30 s).
@@ -232,13 +232,7 @@ async fn a_match_nobody_joins_is_abandoned_without_a_result() {
     assert_eq!(me.expect(200)["stats"]["rating"], 1200);
     // Both are free to play again (the match lets them go just after its
     // record is written).
-    for _ in 0..100 {
-        if !app.state.games.is_playing(alice.id) {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(!app.state.games.is_playing(alice.id));
+    wait_for(|| !app.state.games.is_playing(alice.id)).await;
 }
 
 #[actix_web::test]
@@ -349,12 +343,7 @@ async fn matchmaking_pairs_queued_players() {
         .await;
     assert_eq!(next_of(&mut carol_ws, "ack").await["id"], 1);
     drop(carol_ws);
-    for _ in 0..100 {
-        if app.state.sockets.count(carol.id) == 0 {
-            break;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(|| app.state.sockets.count(carol.id) == 0).await;
 
     let mut alice_ws = app.ws(&a).await;
     let mut bob_ws = app.ws(&b).await;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TestApp, spawn_app, spawn_app_with};
+use crate::support::{TestApp, spawn_app, spawn_app_with, wait_for};
 
 #[actix_web::test]
 async fn hello_comes_first_and_pings_are_answered() {
@@ -212,13 +212,7 @@ async fn a_silent_client_is_disconnected() {
     let mut ws = app.ws(&token).await;
     // Not reading means not answering the server's pings: the server ends
     // the connection (with 4000, if the close frame survives).
-    for _ in 0..250 {
-        if app.state.sockets.count(alice.id) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(app.state.sockets.count(alice.id), 0, "still connected");
+    wait_for(|| app.state.sockets.count(alice.id) == 0).await;
     let code = ws.ended().await;
     assert!(matches!(code, None | Some(4000)), "{code:?}");
 
@@ -564,14 +558,4 @@ async fn fault_injection_is_off_by_default() {
     assert_eq!(error["code"], "unknown_type");
     ws.send(json!({"type": "ping", "id": 2})).await;
     ws.expect("pong").await;
-}
-
-async fn wait_for(mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        actix_web::rt::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("condition not reached within 5 s");
 }

@@ -330,6 +330,18 @@ pub fn unix_now() -> u64 {
         .as_secs()
 }
 
+/// Waits (5 s at most, then panics) until `done` holds: for state that
+/// settles a little after the event a test saw.
+pub async fn wait_for(mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("condition not reached within 5 s");
+}
+
 /// Waits until the current TOTP step has at least 5 s left, so a test's
 /// "now" and the server's "now" fall in the same step.
 pub async fn wait_for_step_middle() {
