@@ -21,7 +21,7 @@ use diesel_async::AsyncPgConnection;
 use super::chat::room::{ChatRoom, PostMessage, Typing};
 use super::chat::writer::Post;
 use super::game::matchmaker::{AnswerInvite, JoinQueue, LeaveQueue, Matchmaker, SendInvite};
-use super::game::pong::{Join, Leave, PlayerInput, PongMatch};
+use super::game::pong::{InputSlot, Join, Leave, PongMatch};
 use super::notifications::{Explode, NotificationInbox, SessionClosed, unread_changed};
 use super::outbox::{Next, Outbox, Reader, Refused, outbox};
 use super::registry::{Push, SessionRegistry, Shutdown, Socket, Stream};
@@ -64,6 +64,23 @@ enum Control {
     Close(CloseReason),
 }
 
+/// The match a socket is attached to (`game.join`).
+struct Attached {
+    match_id: i64,
+    addr: Addr<PongMatch>,
+    seat: Seat,
+}
+
+/// Where a socket's `game.input` goes.
+enum Seat {
+    /// The match has not answered the join yet; the newest input waits.
+    Joining(Option<(u64, Input)>),
+    /// A player: into the player's slot, which the match reads each tick.
+    Player(Arc<InputSlot>),
+    /// A spectator (or the match was over): inputs are refused.
+    Watching,
+}
+
 /// What waits in a socket's queue, in order.
 enum Frame {
     Event(Push),
@@ -87,8 +104,7 @@ pub struct UserSession {
     bucket: TokenBucket,
     /// `game.input` has a rate of its own (players send one per tick).
     input_bucket: TokenBucket,
-    /// The match this socket is attached to (`game.join`).
-    game: Option<(i64, Addr<PongMatch>)>,
+    game: Option<Attached>,
     /// The tournament this socket watches (`tournament.watch`).
     watching: Option<(i64, Addr<TournamentRunner>)>,
     /// Keep replays and live events apart, one gate per stream.
@@ -366,9 +382,9 @@ impl UserSession {
             }
             ClientCommand::JoinMatch { match_id } => self.join_match(match_id, id, ctx),
             ClientCommand::LeaveMatch { match_id } => match self.game.take() {
-                Some((current, addr)) if current == match_id => {
+                Some(attached) if attached.match_id == match_id => {
                     if let Some(key) = self.key {
-                        addr.do_send(Leave { key });
+                        attached.addr.do_send(Leave { key });
                     }
                     self.send(&ServerEvent::Ack { id }, ctx);
                 }
@@ -383,19 +399,23 @@ impl UserSession {
                 seq,
                 up,
                 down,
-            } => match &self.game {
-                Some((current, addr)) if *current == match_id => addr.do_send(PlayerInput {
-                    user_id: self.user.id,
-                    seq,
-                    input: Input { up, down },
-                    reply_to: ctx.address().recipient(),
-                    request_id: id,
-                }),
-                _ => {
-                    let message = "join the match first (you are not in it)".into();
-                    self.client_error(id, "forbidden", message, ctx);
-                }
-            },
+            } => {
+                let input = Input { up, down };
+                let refusal = match self.game.as_mut().filter(|a| a.match_id == match_id) {
+                    Some(Attached { seat, .. }) => match seat {
+                        Seat::Player(slot) => return slot.offer(seq, input),
+                        Seat::Joining(waiting) => {
+                            if waiting.is_none_or(|(newest, _)| seq > newest) {
+                                *waiting = Some((seq, input));
+                            }
+                            return;
+                        }
+                        Seat::Watching => "only the match's players send input",
+                    },
+                    None => "join the match first (you are not in it)",
+                };
+                self.client_error(id, "forbidden", refusal.into(), ctx);
+            }
             ClientCommand::WatchTournament { tournament_id } => {
                 let Some(key) = self.key else { return };
                 if let Some((_, previous)) = self.watching.take() {
@@ -498,16 +518,39 @@ impl UserSession {
             let message = "no live match with this id".into();
             return self.client_error(id, "not_found", message, ctx);
         };
-        if let Some((_, previous)) = self.game.take() {
-            previous.do_send(Leave { key });
+        if let Some(previous) = self.game.take() {
+            previous.addr.do_send(Leave { key });
         }
-        addr.do_send(Join {
+        let join = addr.send(Join {
             key,
             user_id: self.user.id,
             push: ctx.address().recipient(),
             request_id: id,
         });
-        self.game = Some((match_id, addr));
+        self.game = Some(Attached {
+            match_id,
+            addr,
+            seat: Seat::Joining(None),
+        });
+        // The match answers with the player's input slot, and the newest
+        // input sent meanwhile goes into it.
+        ctx.spawn(join.into_actor(self).map(move |slot, act, _| {
+            let Some(attached) = act.game.as_mut().filter(|a| a.match_id == match_id) else {
+                return;
+            };
+            let Seat::Joining(waiting) = attached.seat else {
+                return;
+            };
+            attached.seat = match slot {
+                Ok(Some(slot)) => {
+                    if let Some((seq, input)) = waiting {
+                        slot.offer(seq, input);
+                    }
+                    Seat::Player(slot)
+                }
+                Ok(None) | Err(_) => Seat::Watching,
+            };
+        }));
     }
 
     /// Relays a typing event through the conversation's room. A room is
@@ -789,8 +832,8 @@ impl Drop for UserSession {
             if let Some(inbox) = self.state.inboxes.get(&self.user.id) {
                 inbox.do_send(SessionClosed);
             }
-            if let Some((_, game)) = self.game.take() {
-                game.do_send(Leave { key });
+            if let Some(attached) = self.game.take() {
+                attached.addr.do_send(Leave { key });
             }
             if let Some((_, runner)) = self.watching.take() {
                 runner.do_send(Unwatch { key });

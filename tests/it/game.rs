@@ -1,7 +1,8 @@
 //! Pong over real sockets: a full match with a scripted player, results,
 //! ratings and history; reconnection within the grace, forfeit past it,
 //! abandonment; invitations (accept, decline, expiry, blocks);
-//! matchmaking; spectators; inputs refused from non-players.
+//! matchmaking; spectators; inputs refused from non-players, and counted
+//! newest first from the players.
 
 use std::time::Duration;
 
@@ -184,6 +185,56 @@ async fn a_player_who_comes_back_within_the_grace_resumes_the_match() {
     );
     next_of(&mut alice_ws, "game.resumed").await;
     next_of(&mut bob_ws, "game.snapshot").await;
+}
+
+/// The left player's `last_input_seq` in the first snapshot (of at most
+/// 600, ten seconds) where `done` says it is final.
+async fn left_seq_until(ws: &mut WsClient, done: impl Fn(u64) -> bool) -> u64 {
+    for _ in 0..600 {
+        let snapshot = next_of(ws, "game.snapshot").await;
+        let seq = snapshot["last_input_seq"]["left"].as_u64().unwrap();
+        if done(seq) {
+            return seq;
+        }
+    }
+    panic!("no snapshot showed the input");
+}
+
+#[actix_web::test]
+async fn inputs_count_from_the_join_newest_first_and_anew_on_a_fresh_socket() {
+    let app = app(10_000).await;
+    let (_, a, _) = app.user_with_tokens("alice").await;
+    let (bob, b, _) = app.user_with_tokens("bob").await;
+    let mut alice_ws = app.ws(&a).await;
+    let mut bob_ws = app.ws(&b).await;
+    let match_id = invited_match(&mut alice_ws, &mut bob_ws, bob.id, 21).await;
+    join(&mut bob_ws, match_id).await;
+
+    // Inputs right behind the join, before the match has answered it: the
+    // newest one counts, a late older one does not.
+    let input = |seq: u64, up: bool| json!({"type": "game.input", "match_id": match_id, "seq": seq, "up": up, "down": !up});
+    alice_ws
+        .send(json!({"type": "game.join", "id": "j", "match_id": match_id}))
+        .await;
+    alice_ws.send(input(4, true)).await;
+    alice_ws.send(input(5, true)).await;
+    alice_ws.send(input(3, false)).await;
+    assert_eq!(left_seq_until(&mut bob_ws, |seq| seq > 0).await, 5);
+    alice_ws.send(input(2, false)).await;
+    alice_ws.send(input(6, true)).await;
+    assert_eq!(left_seq_until(&mut bob_ws, |seq| seq != 5).await, 6);
+
+    // Back on a fresh socket, Alice numbers her inputs from 1 again.
+    drop(alice_ws);
+    next_of(&mut bob_ws, "game.paused").await;
+    let mut alice_ws = app.ws(&a).await;
+    join(&mut alice_ws, match_id).await;
+    alice_ws.send(input(1, true)).await;
+    // (0 until it arrives; 6 for good, were the old numbering kept)
+    assert_eq!(
+        left_seq_until(&mut bob_ws, |seq| seq != 0 && seq != 6).await,
+        1
+    );
 }
 
 #[actix_web::test]

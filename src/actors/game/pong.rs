@@ -4,12 +4,19 @@
 //! says, and sends each tick's snapshot (serialised once) to every socket
 //! attached to the match: both players' and spectators'.
 //!
+//! Inputs do not come as messages: a player's sockets write them into the
+//! player's [`InputSlot`], which `Join` hands them, and the match reads the
+//! slots when it ticks. Players send an input per tick each, and a message
+//! per input would wake the game thread twice a tick per match besides its
+//! own tick (`docs/benchmarks.md`).
+//!
 //! A player with no socket attached (a disconnect, or not joined yet)
 //! pauses the match. Back within `GAME_RECONNECT_GRACE_MS`, the match goes
 //! on; past it, that player forfeits, or, if the other is away too, the
 //! match is abandoned (no winner, no rating change). The result is written
 //! once, when the match ends.
 
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -32,6 +39,36 @@ const WRITE_ATTEMPTS: u32 = 5;
 /// A player may be away at most this many reconnect graces in one match.
 const AWAY_BUDGET: u32 = 3;
 
+/// A player's latest input and its number, written by the player's
+/// sockets and read by the match at each tick.
+#[derive(Default)]
+pub struct InputSlot(Mutex<(u64, Input)>);
+
+impl InputSlot {
+    fn latest(&self) -> MutexGuard<'_, (u64, Input)> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes `input` unless the slot holds one numbered `seq` or later:
+    /// older inputs that arrive late change nothing.
+    pub fn offer(&self, seq: u64, input: Input) {
+        let mut latest = self.latest();
+        if seq > latest.0 {
+            *latest = (seq, input);
+        }
+    }
+
+    /// Lets go of what the player held; with `renumber`, the next input may
+    /// be numbered from 1 again.
+    fn let_go(&self, renumber: bool) {
+        let mut latest = self.latest();
+        latest.1 = Input::default();
+        if renumber {
+            latest.0 = 0;
+        }
+    }
+}
+
 /// A socket attached to the match.
 struct Viewer {
     /// The socket's key in the session directory.
@@ -45,8 +82,7 @@ pub struct PongMatch {
     state: AppState,
     players: [UserView; 2],
     game: Game,
-    inputs: [Input; 2],
-    last_seq: [u64; 2],
+    inputs: [Arc<InputSlot>; 2],
     viewers: Vec<Viewer>,
     /// Since when each player has had no socket attached.
     away_since: [Option<Instant>; 2],
@@ -125,8 +161,7 @@ impl PongMatch {
                 state: for_child,
                 players,
                 game: Game::new(points_to_win, tick_rate),
-                inputs: [Input::default(); 2],
-                last_seq: [0; 2],
+                inputs: Default::default(),
                 viewers: Vec::new(),
                 // Not joined yet counts as away: each has the grace to join.
                 away_since: [Some(now); 2],
@@ -153,14 +188,20 @@ impl PongMatch {
         }
     }
 
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self, last_input_seq: [u64; 2]) -> Snapshot {
         Snapshot {
             tick: self.game.tick,
             ball: self.game.ball,
             paddles: Pair::of(self.game.paddles),
             score: Pair::of(self.game.score),
-            last_input_seq: Pair::of(self.last_seq),
+            last_input_seq: Pair::of(last_input_seq),
         }
+    }
+
+    /// The players' latest inputs and their numbers.
+    fn latest_inputs(&self) -> ([Input; 2], [u64; 2]) {
+        let [left, right] = [0, 1].map(|side| *self.inputs[side].latest());
+        ([left.1, right.1], [left.0, right.0])
     }
 
     fn away(&self) -> Vec<i64> {
@@ -226,13 +267,14 @@ impl PongMatch {
         if away.iter().any(|&a| a) {
             return;
         }
+        let (inputs, seqs) = self.latest_inputs();
         let mut events = Vec::new();
         for _ in 0..self.state.settings.game.time_scale {
-            events.extend(self.game.step(self.inputs));
+            events.extend(self.game.step(inputs));
         }
         let snapshot = ServerEvent::GameSnapshot {
             match_id: self.id(),
-            snapshot: self.snapshot(),
+            snapshot: self.snapshot(seqs),
         };
         // Serialised once; stale snapshots may be dropped for slow sockets.
         let mut push = Push::event(&snapshot);
@@ -360,7 +402,7 @@ impl PongMatch {
             },
             waiting_for: self.away(),
             countdown: self.game.countdown_seconds(),
-            snapshot: self.snapshot(),
+            snapshot: self.snapshot(self.latest_inputs().1),
         }
     }
 
@@ -371,9 +413,10 @@ impl PongMatch {
     }
 }
 
-/// Attaches a socket (`game.join`).
+/// Attaches a socket (`game.join`). A player's socket gets the player's
+/// input slot back; a spectator's (or any, once the match is over) `None`.
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Option<Arc<InputSlot>>")]
 pub struct Join {
     pub key: u64,
     pub user_id: i64,
@@ -382,16 +425,16 @@ pub struct Join {
 }
 
 impl Handler<Join> for PongMatch {
-    type Result = ();
+    type Result = Option<Arc<InputSlot>>;
 
-    fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
+    fn handle(&mut self, join: Join, ctx: &mut Context<Self>) -> Self::Result {
         if self.ending {
             join.push.do_send(Push::event(&ServerEvent::error(
                 join.request_id,
                 "match_over",
                 "this match is over",
             )));
-            return;
+            return None;
         }
         let viewer = Viewer {
             key: join.key,
@@ -401,11 +444,11 @@ impl Handler<Join> for PongMatch {
         if let Some(side) = self.side_of(join.user_id) {
             // A player coming back on a fresh socket numbers inputs anew.
             if !self.viewers.iter().any(|v| v.user_id == join.user_id) {
-                self.last_seq[side] = 0;
-                self.inputs[side] = Input::default();
+                self.inputs[side].let_go(true);
             }
             let role = if side == 0 { "left" } else { "right" };
-            return self.attach(viewer, role, join.request_id);
+            self.attach(viewer, role, join.request_id);
+            return Some(self.inputs[side].clone());
         }
         // A spectator: anyone not blocked by (or blocking) a player.
         let db = self.state.db.clone();
@@ -437,6 +480,7 @@ impl Handler<Join> for PongMatch {
                     }
                 }),
         );
+        None
     }
 }
 
@@ -459,39 +503,45 @@ impl Handler<Leave> for PongMatch {
         if let Some(side) = self.side_of(user_id)
             && !self.viewers.iter().any(|v| v.user_id == user_id)
         {
-            self.inputs[side] = Input::default();
+            self.inputs[side].let_go(false);
         }
     }
 }
 
-/// A player's input (`game.input`).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PlayerInput {
-    pub user_id: i64,
-    pub seq: u64,
-    pub input: Input,
-    pub reply_to: Recipient<Push>,
-    pub request_id: Option<Value>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Handler<PlayerInput> for PongMatch {
-    type Result = ();
+    const UP: Input = Input {
+        up: true,
+        down: false,
+    };
+    const DOWN: Input = Input {
+        up: false,
+        down: true,
+    };
 
-    fn handle(&mut self, msg: PlayerInput, _: &mut Context<Self>) {
-        match self.side_of(msg.user_id) {
-            Some(side) => {
-                // Older inputs that arrive late change nothing.
-                if msg.seq > self.last_seq[side] {
-                    self.last_seq[side] = msg.seq;
-                    self.inputs[side] = msg.input;
-                }
-            }
-            None => msg.reply_to.do_send(Push::event(&ServerEvent::error(
-                msg.request_id,
-                "forbidden",
-                "spectators send no input",
-            ))),
-        }
+    #[test]
+    fn an_input_slot_keeps_the_newest_input() {
+        let slot = InputSlot::default();
+        slot.offer(2, UP);
+        slot.offer(1, DOWN);
+        slot.offer(2, DOWN);
+        assert_eq!(*slot.latest(), (2, UP));
+        slot.offer(5, DOWN);
+        assert_eq!(*slot.latest(), (5, DOWN));
+    }
+
+    #[test]
+    fn letting_go_keeps_the_numbering_unless_asked() {
+        let slot = InputSlot::default();
+        slot.offer(7, UP);
+        slot.let_go(false);
+        assert_eq!(*slot.latest(), (7, Input::default()));
+        slot.offer(3, UP);
+        assert_eq!(slot.latest().1, Input::default());
+        slot.let_go(true);
+        slot.offer(1, DOWN);
+        assert_eq!(*slot.latest(), (1, DOWN));
     }
 }
