@@ -68,18 +68,25 @@ enum Control {
 struct Attached {
     match_id: i64,
     addr: Addr<PongMatch>,
+    /// Which of this socket's joins it was (the answer to an earlier join
+    /// of the same match is not this one's).
+    join: u64,
     seat: Seat,
 }
 
 /// Where a socket's `game.input` goes.
 enum Seat {
-    /// The match has not answered the join yet; the newest input waits.
-    Joining(Option<(u64, Input)>),
-    /// A player: into the player's slot, which the match reads each tick.
+    /// The match has not answered the join yet: the newest input (with
+    /// its request id) waits for the answer.
+    Joining(Option<(u64, Input, Option<serde_json::Value>)>),
+    /// A player's: into the player's slot, which the match reads each tick.
     Player(Arc<InputSlot>),
-    /// A spectator (or the match was over): inputs are refused.
+    /// A spectator's (or the match was over): inputs are refused.
     Watching,
 }
+
+/// The refusal of an input from a socket that is not a player's.
+const NOT_A_PLAYER: &str = "only the match's players send input";
 
 /// What waits in a socket's queue, in order.
 enum Frame {
@@ -105,6 +112,8 @@ pub struct UserSession {
     /// `game.input` has a rate of its own (players send one per tick).
     input_bucket: TokenBucket,
     game: Option<Attached>,
+    /// Joins sent so far (numbers them for `Attached::join`).
+    joins: u64,
     /// The tournament this socket watches (`tournament.watch`).
     watching: Option<(i64, Addr<TournamentRunner>)>,
     /// Keep replays and live events apart, one gate per stream.
@@ -155,6 +164,7 @@ impl UserSession {
                 bucket: TokenBucket::new(settings.rate_burst, settings.rate_per_sec, now),
                 input_bucket: TokenBucket::new(input_rate, input_rate, now),
                 game: None,
+                joins: 0,
                 watching: None,
                 notification_gate: ReplayGate::default(),
                 chat_gate: ReplayGate::default(),
@@ -401,20 +411,24 @@ impl UserSession {
                 down,
             } => {
                 let input = Input { up, down };
-                let refusal = match self.game.as_mut().filter(|a| a.match_id == match_id) {
+                match self.game.as_mut().filter(|a| a.match_id == match_id) {
                     Some(Attached { seat, .. }) => match seat {
-                        Seat::Player(slot) => return slot.offer(seq, input),
+                        Seat::Player(slot) => slot.offer(seq, input),
                         Seat::Joining(waiting) => {
-                            if waiting.is_none_or(|(newest, _)| seq > newest) {
-                                *waiting = Some((seq, input));
+                            if waiting.as_ref().is_none_or(|(newest, ..)| seq > *newest) {
+                                *waiting = Some((seq, input, id));
                             }
-                            return;
                         }
-                        Seat::Watching => "only the match's players send input",
+                        // Not a mistake in the message: no strike.
+                        Seat::Watching => {
+                            self.send(&ServerEvent::error(id, "forbidden", NOT_A_PLAYER), ctx)
+                        }
                     },
-                    None => "join the match first (you are not in it)",
-                };
-                self.client_error(id, "forbidden", refusal.into(), ctx);
+                    None => {
+                        let message = "join the match first (you are not in it)".into();
+                        self.client_error(id, "forbidden", message, ctx);
+                    }
+                }
             }
             ClientCommand::WatchTournament { tournament_id } => {
                 let Some(key) = self.key else { return };
@@ -527,29 +541,38 @@ impl UserSession {
             push: ctx.address().recipient(),
             request_id: id,
         });
+        self.joins += 1;
+        let this_join = self.joins;
         self.game = Some(Attached {
             match_id,
             addr,
+            join: this_join,
             seat: Seat::Joining(None),
         });
         // The match answers with the player's input slot, and the newest
-        // input sent meanwhile goes into it.
-        ctx.spawn(join.into_actor(self).map(move |slot, act, _| {
-            let Some(attached) = act.game.as_mut().filter(|a| a.match_id == match_id) else {
+        // input sent meanwhile goes into it (or is refused).
+        ctx.spawn(join.into_actor(self).map(move |slot, act, ctx| {
+            let Some(attached) = act.game.as_mut().filter(|a| a.join == this_join) else {
                 return;
             };
-            let Seat::Joining(waiting) = attached.seat else {
+            let Seat::Joining(waiting) = &mut attached.seat else {
                 return;
             };
-            attached.seat = match slot {
+            let waiting = waiting.take();
+            match slot {
                 Ok(Some(slot)) => {
-                    if let Some((seq, input)) = waiting {
+                    if let Some((seq, input, _)) = waiting {
                         slot.offer(seq, input);
                     }
-                    Seat::Player(slot)
+                    attached.seat = Seat::Player(slot);
                 }
-                Ok(None) | Err(_) => Seat::Watching,
-            };
+                Ok(None) | Err(_) => {
+                    attached.seat = Seat::Watching;
+                    if let Some((_, _, id)) = waiting {
+                        act.send(&ServerEvent::error(id, "forbidden", NOT_A_PLAYER), ctx);
+                    }
+                }
+            }
         }));
     }
 
