@@ -279,9 +279,18 @@ impl AppState {
         let sockets = Arc::<crate::actors::registry::SessionRegistry>::default();
         let metrics = Arc::<crate::metrics::Metrics>::default();
         let matches = Supervisor::new("game", parallelism);
-        let nice = settings.game.thread_nice;
-        if nice != 0 {
-            matches.on_each_arbiter(move || crate::actors::game::ticker::set_thread_nice(nice));
+        let priority = settings.game.thread_priority;
+        if priority != crate::config::ThreadPriority::Default {
+            matches.on_each_arbiter(move || {
+                match crate::actors::game::ticker::set_thread_priority(priority) {
+                    Ok(()) => tracing::info!(?priority, "a game thread's priority is set"),
+                    Err(e) => tracing::warn!(
+                        error = %e,
+                        ?priority,
+                        "the game threads' priority is not set (it needs CAP_SYS_NICE, or RLIMIT_NICE for a niceness and RLIMIT_RTPRIO for a real-time priority): they run as usual"
+                    ),
+                }
+            });
         }
         Ok(AppState {
             jwt: Arc::new(JwtKeys::new(&settings.jwt)?),

@@ -73,6 +73,7 @@ struct RawSettings {
     game_input_rate: Option<u32>,
     game_time_scale: Option<u32>,
     game_thread_nice: Option<i32>,
+    game_thread_rt_priority: Option<i32>,
     oauth42_client_id: Option<String>,
     oauth42_client_secret: Option<SecretString>,
     oauth42_client_secret_file: Option<PathBuf>,
@@ -124,6 +125,7 @@ const ENV_NAMES: &[&str] = &[
     "GAME_INPUT_RATE",
     "GAME_TIME_SCALE",
     "GAME_THREAD_NICE",
+    "GAME_THREAD_RT_PRIORITY",
     "OAUTH42_CLIENT_ID",
     "OAUTH42_CLIENT_SECRET",
     "OAUTH42_CLIENT_SECRET_FILE",
@@ -243,11 +245,25 @@ pub struct GameSettings {
     /// Simulation steps per tick: 1 plays in real time; tests and demos
     /// fast-forward with more (a snapshot still goes out once per tick).
     pub time_scale: u32,
-    /// The game threads' niceness (-20 to 19; 0 leaves it as it is). Below
-    /// 0 keeps ticks on time on a saturated machine; lowering a niceness
-    /// needs `CAP_SYS_NICE` or `RLIMIT_NICE`, and without them the threads
-    /// run as usual and the server says so in its log.
-    pub thread_nice: i32,
+    /// How the game threads are scheduled.
+    pub thread_priority: ThreadPriority,
+}
+
+/// How the game threads are scheduled (`GAME_THREAD_NICE`, or
+/// `GAME_THREAD_RT_PRIORITY`). A negative niceness, or more so a real-time
+/// priority, keeps ticks on time on a saturated machine. Each needs
+/// `CAP_SYS_NICE`, or else its own limit (`RLIMIT_NICE`, `RLIMIT_RTPRIO`);
+/// without them the threads run as usual, and the server says so in its
+/// log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadPriority {
+    /// As the system schedules any thread.
+    Default,
+    /// This niceness (-20 to 19, but 0).
+    Nice(i32),
+    /// The real-time policy `SCHED_FIFO` at this priority (1 to 99): the
+    /// threads run before any ordinary thread of the machine.
+    Realtime(i32),
 }
 
 #[derive(Debug, Clone)]
@@ -531,11 +547,23 @@ impl Settings {
             invite_ttl: Duration::from_millis(raw.game_invite_ttl_ms.unwrap_or(30_000)),
             input_rate: raw.game_input_rate.unwrap_or(120),
             time_scale: raw.game_time_scale.unwrap_or(1),
-            thread_nice: raw.game_thread_nice.unwrap_or(0),
+            thread_priority: match (
+                raw.game_thread_nice.unwrap_or(0),
+                raw.game_thread_rt_priority.unwrap_or(0),
+            ) {
+                (0, 0) => ThreadPriority::Default,
+                (nice, 0) if (-20..=19).contains(&nice) => ThreadPriority::Nice(nice),
+                (_, 0) => return Err(invalid("GAME_THREAD_NICE", "must be -20 to 19")),
+                (0, rt) if (1..=99).contains(&rt) => ThreadPriority::Realtime(rt),
+                (0, _) => return Err(invalid("GAME_THREAD_RT_PRIORITY", "must be 0 to 99")),
+                _ => {
+                    return Err(invalid(
+                        "GAME_THREAD_RT_PRIORITY",
+                        "set GAME_THREAD_NICE or GAME_THREAD_RT_PRIORITY, not both",
+                    ));
+                }
+            },
         };
-        if !(-20..=19).contains(&game.thread_nice) {
-            return Err(invalid("GAME_THREAD_NICE", "must be -20 to 19"));
-        }
         if !(1..=16).contains(&game.time_scale) {
             return Err(invalid("GAME_TIME_SCALE", "must be 1-16"));
         }
@@ -718,6 +746,7 @@ mod tests {
             game_input_rate: None,
             game_time_scale: None,
             game_thread_nice: None,
+            game_thread_rt_priority: None,
             oauth42_client_id: None,
             oauth42_client_secret: None,
             oauth42_client_secret_file: None,
@@ -878,21 +907,33 @@ mod tests {
     }
 
     #[test]
-    fn game_thread_niceness_is_a_nice_value() {
-        assert_eq!(
-            Settings::validate(raw(), false).unwrap().game.thread_nice,
-            0
-        );
+    fn game_thread_priority_is_a_niceness_or_a_real_time_priority() {
+        let priority = |nice, rt| {
+            let mut r = raw();
+            r.game_thread_nice = nice;
+            r.game_thread_rt_priority = rt;
+            Settings::validate(r, false).map(|s| s.game.thread_priority)
+        };
+        assert_eq!(priority(None, None).unwrap(), ThreadPriority::Default);
+        assert_eq!(priority(Some(0), Some(0)).unwrap(), ThreadPriority::Default);
         for ok in [-20, 19] {
-            let mut r = raw();
-            r.game_thread_nice = Some(ok);
-            assert_eq!(Settings::validate(r, false).unwrap().game.thread_nice, ok);
+            assert_eq!(priority(Some(ok), None).unwrap(), ThreadPriority::Nice(ok));
         }
-        for bad in [-21, 20] {
-            let mut r = raw();
-            r.game_thread_nice = Some(bad);
-            let err = Settings::validate(r, false).unwrap_err().to_string();
-            assert!(err.contains("GAME_THREAD_NICE"), "{err}");
+        for ok in [1, 99] {
+            assert_eq!(
+                priority(None, Some(ok)).unwrap(),
+                ThreadPriority::Realtime(ok)
+            );
+        }
+        for (nice, rt, named) in [
+            (Some(-21), None, "GAME_THREAD_NICE"),
+            (Some(20), None, "GAME_THREAD_NICE"),
+            (None, Some(-1), "GAME_THREAD_RT_PRIORITY"),
+            (None, Some(100), "GAME_THREAD_RT_PRIORITY"),
+            (Some(-10), Some(10), "not both"),
+        ] {
+            let err = priority(nice, rt).unwrap_err().to_string();
+            assert!(err.contains(named), "{err}");
         }
     }
 

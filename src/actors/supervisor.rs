@@ -286,6 +286,7 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[actix_web::test]
     async fn each_thread_runs_the_setup_once_and_keeps_the_niceness_it_gets() {
+        use crate::config::ThreadPriority;
         let niceness = || rustix::process::getpriority_process(Some(rustix::thread::gettid()));
         let before = niceness().unwrap();
         // Nicer than now needs no privilege.
@@ -293,7 +294,7 @@ mod tests {
         let sup = Supervisor::<Counter>::new("test", 2);
         let (tx, rx) = std::sync::mpsc::channel();
         sup.on_each_arbiter(move || {
-            crate::actors::game::ticker::set_thread_nice(nicer);
+            crate::actors::game::ticker::set_thread_priority(ThreadPriority::Nice(nicer)).unwrap();
             tx.send((std::thread::current().id(), niceness().unwrap()))
                 .unwrap();
         });

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
+use crate::config::ThreadPriority;
+
 /// Phases of a period that matches are spread over (at 60 Hz, one every
 /// 1.04 ms).
 const SLOTS: usize = 16;
@@ -237,24 +239,44 @@ fn retire(period: Duration, driver: &Rc<RefCell<Driver>>) {
     }
 }
 
-/// Gives the calling thread the niceness `nice` (`GAME_THREAD_NICE`).
+/// Schedules the calling thread as `priority` says (`GAME_THREAD_NICE`,
+/// `GAME_THREAD_RT_PRIORITY`). Threads it starts later are scheduled as
+/// usual under a real-time priority (`SCHED_RESET_ON_FORK`), but inherit
+/// a niceness.
 #[cfg(target_os = "linux")]
-pub fn set_thread_nice(nice: i32) {
-    // On Linux a thread id names that thread alone.
-    let thread = rustix::thread::gettid();
-    match rustix::process::setpriority_process(Some(thread), nice) {
-        Ok(()) => tracing::info!(nice, "a game thread's niceness is set"),
-        Err(e) => tracing::warn!(
-            error = %e,
-            nice,
-            "GAME_THREAD_NICE not applied (lowering a niceness needs CAP_SYS_NICE or RLIMIT_NICE): the game threads run as usual"
-        ),
+pub fn set_thread_priority(priority: ThreadPriority) -> std::io::Result<()> {
+    match priority {
+        ThreadPriority::Default => Ok(()),
+        // On Linux a thread id names that thread alone.
+        ThreadPriority::Nice(nice) => {
+            rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
+                .map_err(Into::into)
+        }
+        ThreadPriority::Realtime(sched_priority) => {
+            let param = libc::sched_param { sched_priority };
+            // SAFETY: `param` is a valid `sched_param` that outlives the
+            // call, and pid 0 names the calling thread.
+            let set = unsafe {
+                libc::sched_setscheduler(0, libc::SCHED_FIFO | libc::SCHED_RESET_ON_FORK, &param)
+            };
+            if set == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn set_thread_nice(nice: i32) {
-    tracing::warn!(nice, "GAME_THREAD_NICE is applied on Linux only");
+pub fn set_thread_priority(priority: ThreadPriority) -> std::io::Result<()> {
+    match priority {
+        ThreadPriority::Default => Ok(()),
+        _ => Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "game thread priorities are set on Linux only",
+        )),
+    }
 }
 
 /// The timer a driver waits on: armed for one instant at a time.
@@ -542,5 +564,29 @@ mod tests {
         let (_next, next_log) = clocked();
         assert!(!Rc::ptr_eq(&failed, &driver()));
         until(|| !ticks(&next_log).is_empty()).await;
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_real_time_priority_holds_for_its_thread_alone() {
+        let policy = || {
+            // SAFETY: reads the calling thread's policy, nothing else.
+            let policy = unsafe { libc::sched_getscheduler(0) };
+            policy & !libc::SCHED_RESET_ON_FORK
+        };
+        std::thread::spawn(
+            move || match set_thread_priority(ThreadPriority::Realtime(1)) {
+                Ok(()) => {
+                    assert_eq!(policy(), libc::SCHED_FIFO);
+                    let started = std::thread::spawn(policy).join().unwrap();
+                    assert_eq!(started, libc::SCHED_OTHER, "threads it starts run as usual");
+                }
+                // Without the privilege (EPERM, or what a sandbox
+                // answers), nothing changes.
+                Err(_) => assert_eq!(policy(), libc::SCHED_OTHER),
+            },
+        )
+        .join()
+        .unwrap();
     }
 }
