@@ -4,10 +4,11 @@
 //! serialised once, whatever the number of sockets.
 
 use std::collections::HashMap;
+use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
 
 use actix::prelude::*;
+use bytestring::ByteString;
 
 use crate::protocol::{ChatMessageView, NotificationView, ServerEvent};
 
@@ -22,7 +23,8 @@ pub enum Stream {
 #[derive(Message, Clone)]
 #[rtype(result = "()")]
 pub struct Push {
-    pub text: Arc<str>,
+    /// Shared by every socket it goes to, and written as it is.
+    pub text: ByteString,
     /// Set for replayable events (notifications, chat messages), so a
     /// replay and a live copy are not both sent.
     pub replay_key: Option<(Stream, i64)>,

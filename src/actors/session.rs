@@ -1011,7 +1011,7 @@ async fn write(mut socket: actix_ws::Session, mut outbox: Reader<Control, Frame>
                 let _ = socket.close(Some(reason)).await;
                 return;
             }
-            Some(Next::Frame(Frame::Event(push))) => socket.text(push.text.to_string()).await,
+            Some(Next::Frame(Frame::Event(push))) => socket.text(push.text).await,
             None => {
                 let _ = socket.close(None).await;
                 return;
