@@ -111,11 +111,11 @@ impl BatchRow {
 /// The whole batch in one statement, so one round trip: refusing the rows
 /// whose sender and recipient block each other (in the same snapshot as
 /// the insert, so no block slips in between a check and the write), the
-/// insert, both members' "newest message" markers (found by primary key:
-/// both members' ids are in the conversation's id), and, only when some
-/// rows were not inserted, the messages that earlier batches stored for
-/// those resends (the statement's snapshot predates its own inserts): a
-/// resend of a message stored before a block still gets it back.
+/// insert, and, only when some rows were not inserted, the messages that
+/// earlier batches stored for those resends (the statement's snapshot
+/// predates its own inserts): a resend of a message stored before a block
+/// still gets it back. It writes the messages and nothing else: a
+/// conversation's newest message is read from its messages.
 const INSERT_BATCH: &str = "\
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
@@ -132,12 +132,6 @@ WITH input AS (
     ORDER BY n
     ON CONFLICT (chat_id, sender_id, client_msg_id) DO NOTHING
     RETURNING id, chat_id, sender_id, body, client_msg_id, created_at
-), bump AS (
-    UPDATE chat_members m SET last_message_id = GREATEST(m.last_message_id, v.max_id)
-    FROM (SELECT chat_id, max(id) AS max_id FROM ins GROUP BY chat_id) AS v,
-        LATERAL (VALUES (split_part(v.chat_id, '_', 1)::bigint),
-                        (split_part(v.chat_id, '_', 2)::bigint)) AS u(user_id)
-    WHERE m.user_id = u.user_id AND m.chat_id = v.chat_id
 )
 SELECT 'new' AS outcome, id, chat_id, sender_id, body, client_msg_id, created_at FROM ins
 UNION ALL
@@ -350,6 +344,23 @@ pub struct ChatSummary {
     pub unread: i64,
 }
 
+/// The id of the newest message of the conversation named by
+/// `chat_members::chat_id` (one probe of `chat_messages_chat_id_idx`), or
+/// NULL when it has none.
+macro_rules! newest_message_id {
+    () => {{
+        let newest = diesel::alias!(chat_messages as newest);
+        newest
+            .filter(
+                newest
+                    .field(chat_messages::chat_id)
+                    .eq(chat_members::chat_id),
+            )
+            .select(diesel::dsl::max(newest.field(chat_messages::id)))
+            .single_value()
+    }};
+}
+
 /// The user's conversations that have messages, most recent first, those
 /// whose newest message is below `before`.
 pub async fn list(
@@ -360,7 +371,7 @@ pub async fn list(
 ) -> QueryResult<Vec<ChatSummary>> {
     let peer = diesel::alias!(chat_members as peer);
     let rows: Vec<(String, i64, i64, i64, ChatMessage)> = chat_members::table
-        .inner_join(chat_messages::table.on(chat_messages::id.eq(chat_members::last_message_id)))
+        .inner_join(chat_messages::table.on(chat_messages::id.nullable().eq(newest_message_id!())))
         .inner_join(
             peer.on(peer
                 .field(chat_members::chat_id)
@@ -368,9 +379,8 @@ pub async fn list(
                 .and(peer.field(chat_members::user_id).eq(chat_members::peer_id))),
         )
         .filter(chat_members::user_id.eq(user))
-        .filter(chat_members::last_message_id.gt(0))
-        .filter(chat_members::last_message_id.lt(before))
-        .order(chat_members::last_message_id.desc())
+        .filter(chat_messages::id.lt(before))
+        .order(chat_messages::id.desc())
         .limit(limit)
         .select((
             chat_members::chat_id,
@@ -441,9 +451,9 @@ pub async fn mark_read(
 ) -> QueryResult<Option<ReadMarker>> {
     conn.transaction(async |conn| {
         // Locked, so two reads at once cannot move the marker backwards.
-        let member: Option<(i64, i64)> = chat_members::table
+        let member: Option<(i64, Option<i64>)> = chat_members::table
             .find((user, chat_id))
-            .select((chat_members::last_read_id, chat_members::last_message_id))
+            .select((chat_members::last_read_id, newest_message_id!()))
             .for_update()
             .first(conn)
             .await
@@ -451,6 +461,7 @@ pub async fn mark_read(
         let Some((previous, newest)) = member else {
             return Ok(None);
         };
+        let newest = newest.unwrap_or(0);
         let target = up_to.min(newest);
         let moved = target > previous;
         let last_read_id = previous.max(target);
@@ -513,8 +524,8 @@ pub async fn notify_offline(
     conn.transaction(async |conn| {
         // One writer at a time per recipient and conversation (the rooms
         // write notifications from concurrent tasks), so the next one sees
-        // this one's count. An advisory lock, not the membership row's: the
-        // chat writer updates that row and must never wait for this.
+        // this one's count. An advisory lock, not the membership row's,
+        // which a read marker's move locks.
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<Text, _>(format!("chat-notification:{user}:{}", message.chat_id))
             .execute(conn)

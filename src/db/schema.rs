@@ -35,7 +35,6 @@ diesel::table! {
         chat_id -> Text,
         peer_id -> Int8,
         last_read_id -> Int8,
-        last_message_id -> Int8,
     }
 }
 
@@ -238,7 +237,6 @@ diesel::table! {
 diesel::joinable!(auth_sessions -> users (user_id));
 diesel::joinable!(chat_members -> chats (chat_id));
 diesel::joinable!(chat_messages -> chats (chat_id));
-diesel::joinable!(chat_messages -> users (sender_id));
 diesel::joinable!(login_challenges -> users (user_id));
 diesel::joinable!(matches -> tournaments (tournament_id));
 diesel::joinable!(oauth_accounts -> users (user_id));

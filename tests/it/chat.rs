@@ -401,6 +401,56 @@ async fn unread_counts_and_read_receipts_reach_every_session() {
     assert_eq!(row["last_read_id"], 0);
 }
 
+/// The list is read from the messages themselves: the conversation with
+/// the newest message first, paged by cursor, and a conversation whose
+/// only message was refused is not listed.
+#[actix_web::test]
+async fn the_conversation_list_pages_from_the_newest_message() {
+    let app = spawn_app().await;
+    let (alice, a, _) = app.user_with_tokens("alice").await;
+    let (bob, _, _) = app.user_with_tokens("bob").await;
+    let (carol, _, _) = app.user_with_tokens("carol").await;
+    let (dave, _, _) = app.user_with_tokens("dave").await;
+    let (erin, e, _) = app.user_with_tokens("erin").await;
+    let mut alice_ws = app.ws(&a).await;
+    send(&mut alice_ws, bob.id, "1", "m1").await;
+    send(&mut alice_ws, carol.id, "2", "m2").await;
+    send(&mut alice_ws, dave.id, "3", "m3").await;
+    let newest = send(&mut alice_ws, bob.id, "4", "m4").await;
+    app.block(&e, alice.id).await;
+    alice_ws
+        .send(
+            json!({"type": "chat.send", "id": "x", "to": erin.id, "body": "5",
+            "client_msg_id": "m5"}),
+        )
+        .await;
+    assert_eq!(
+        next_of(&mut alice_ws, "error").await["code"],
+        "user_blocked"
+    );
+
+    let first = app
+        .get("/api/chats?limit=2", Some(&a))
+        .await
+        .expect(200)
+        .clone();
+    let items = first["items"].as_array().unwrap();
+    let peers: Vec<_> = items.iter().map(|i| i["peer"]["id"].clone()).collect();
+    assert_eq!(peers, [json!(bob.id), json!(dave.id)]);
+    assert_eq!(items[0]["last_message"], newest);
+    let cursor = first["next_cursor"].as_str().expect("a second page");
+    let rest = app
+        .get(&format!("/api/chats?limit=2&cursor={cursor}"), Some(&a))
+        .await
+        .expect(200)
+        .clone();
+    let items = rest["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "erin's conversation has no message: {rest}");
+    assert_eq!(items[0]["peer"]["id"], carol.id);
+    assert_eq!(items[0]["last_message"]["body"], "2");
+    assert!(rest["next_cursor"].is_null());
+}
+
 #[actix_web::test]
 async fn a_reconnecting_session_gets_what_it_missed_in_order() {
     let app = spawn_app_with(|s| s.chat.replay_window = 5).await;
