@@ -76,6 +76,12 @@ enum Scenario {
         rate: u64,
         #[arg(long, default_value_t = 10)]
         secs: u64,
+        /// Count the conversations' first messages too. Without it, each
+        /// pair exchanges one message before the clock starts (the first
+        /// message of a conversation creates it), and that one is not
+        /// counted.
+        #[arg(long)]
+        cold: bool,
     },
     /// M matches between bots sending inputs at the tick rate.
     Pong {
@@ -390,9 +396,14 @@ async fn main() -> anyhow::Result<()> {
             "connections",
             connections(&api, &cli, users, hold, sources, concurrency).await?,
         ),
-        Scenario::Chat { pairs, rate, secs } => {
+        Scenario::Chat {
+            pairs,
+            rate,
+            secs,
+            cold,
+        } => {
             let users = api.users(pairs * 2, cli.tokens.as_ref()).await?;
-            ("chat", chat(&api, users, rate, secs, None).await?)
+            ("chat", chat(&api, users, rate, secs, !cold, None).await?)
         }
         Scenario::Pong {
             matches,
@@ -529,6 +540,7 @@ async fn chat(
     users: Vec<User>,
     rate: u64,
     secs: u64,
+    warm_up: bool,
     during: Option<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<Report> {
     let pairs = users.len() / 2;
@@ -548,6 +560,9 @@ async fn chat(
     let mut sockets = Vec::new();
     for user in &users {
         sockets.push(api.ws(user, None).await?);
+    }
+    if warm_up {
+        start_conversations(&mut sockets, &users, run).await?;
     }
     let bar = progress("chatting", secs);
     let mut tasks = Vec::new();
@@ -669,6 +684,35 @@ async fn chat(
     }
     report.failures = lost + t.duplicates + errors.load(Ordering::Relaxed);
     Ok(report)
+}
+
+/// Sends one message from each pair's first user to the second, and reads
+/// its ack and deliveries, so that the conversations exist.
+async fn start_conversations(sockets: &mut [Ws], users: &[User], run: u32) -> anyhow::Result<()> {
+    let pairs = users.len() / 2;
+    for (ws, peer) in sockets.iter_mut().zip(&users[pairs..]) {
+        let command = ClientCommand::SendChat {
+            to: Some(peer.id),
+            chat_id: None,
+            body: "hello".into(),
+            client_msg_id: format!("lg-{run:08x}-hello"),
+        };
+        send(ws, &command).await?;
+    }
+    for (i, ws) in sockets.iter_mut().enumerate() {
+        // The sender gets its ack and the message; the peer, the message.
+        let mut expected = if i < pairs { 2 } else { 1 };
+        while expected > 0 {
+            match next_event(ws).await? {
+                ServerEvent::ChatAck { .. } | ServerEvent::ChatMessage { .. } => expected -= 1,
+                ServerEvent::Error { code, message, .. } => {
+                    anyhow::bail!("starting the conversations: {code}: {message}")
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What the pong bots measured.
@@ -940,7 +984,7 @@ async fn login_storm(
     let username = format!("storm{run}");
     let password = "storm password";
     api.register(&username, password).await?;
-    let quiet = chat(api, users.clone(), rate, secs, None).await?;
+    let quiet = chat(api, users.clone(), rate, secs, true, None).await?;
     let login_ok = Arc::new(AtomicU64::new(0));
     let storm = {
         let (api, login_ok) = (api.clone(), login_ok.clone());
@@ -958,7 +1002,7 @@ async fn login_storm(
             }
         })
     };
-    let stormy = chat(api, users, rate, secs, Some(storm)).await?;
+    let stormy = chat(api, users, rate, secs, true, Some(storm)).await?;
     let p99 = |r: &Report| {
         r.rows
             .iter()
