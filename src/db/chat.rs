@@ -7,9 +7,25 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 
-use super::schema::{chat_members, chat_messages, chats, notifications, users};
+use super::schema::{chat_members, chat_messages, notifications};
 use crate::domain::chat::ChatId;
 use crate::domain::notifications::Notification;
+
+/// Makes a statement struct (a text and its parameters) one that
+/// diesel-async prepares once per connection, by its type: a `sql_query`
+/// is prepared afresh on every run (a round trip, a parse and a plan more).
+macro_rules! prepared_once {
+    ($statement:ident) => {
+        impl diesel::query_builder::QueryId for $statement<'_> {
+            type QueryId = $statement<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::Query for $statement<'_> {
+            type SqlType = diesel::sql_types::Untyped;
+        }
+    };
+}
 
 #[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = chat_messages)]
@@ -31,47 +47,64 @@ pub struct NewMessage {
     pub client_msg_id: String,
 }
 
-/// Creates the conversation (and both members' markers) if it does not
-/// exist; false when either user does not exist.
-pub async fn ensure_chat(conn: &mut AsyncPgConnection, id: &ChatId) -> QueryResult<bool> {
-    let found: i64 = users::table
-        .filter(users::id.eq_any([id.low(), id.high()]))
-        .count()
-        .get_result(conn)
-        .await?;
-    if found != 2 {
-        return Ok(false);
+/// Creates the conversation and both members' rows, in one statement,
+/// unless either user does not exist (`found` is false then) or they
+/// exist already. The members' rows go in after the conversation's within
+/// the statement, so their foreign key finds it.
+const ENSURE_CHAT: &str = "\
+WITH pair AS (
+    SELECT $1::text AS id, $2::bigint AS low, $3::bigint AS high
+    WHERE (SELECT count(*) FROM users WHERE id IN ($2, $3)) = 2
+), chat AS (
+    INSERT INTO chats (id, user_low, user_high) SELECT id, low, high FROM pair
+    ON CONFLICT DO NOTHING
+), members AS (
+    INSERT INTO chat_members (user_id, chat_id, peer_id)
+    SELECT low, id, high FROM pair UNION ALL SELECT high, id, low FROM pair
+    ON CONFLICT DO NOTHING
+)
+SELECT EXISTS (SELECT 1 FROM pair) AS found";
+
+/// `ENSURE_CHAT` with its parameters.
+struct EnsureChat<'a> {
+    id: &'a str,
+    low: i64,
+    high: i64,
+}
+
+prepared_once!(EnsureChat);
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for EnsureChat<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(ENSURE_CHAT);
+        out.push_bind_param_value_only::<Text, _>(&self.id)?;
+        out.push_bind_param_value_only::<BigInt, _>(&self.low)?;
+        out.push_bind_param_value_only::<BigInt, _>(&self.high)?;
+        Ok(())
     }
+}
+
+#[derive(QueryableByName)]
+struct Found {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    found: bool,
+}
+
+/// Creates the conversation (and both members' read markers) if it does
+/// not exist, in one round trip; false when either user does not exist.
+pub async fn ensure_chat(conn: &mut AsyncPgConnection, id: &ChatId) -> QueryResult<bool> {
     let name = id.to_string();
-    conn.transaction(async |conn| {
-        diesel::insert_into(chats::table)
-            .values((
-                chats::id.eq(&name),
-                chats::user_low.eq(id.low()),
-                chats::user_high.eq(id.high()),
-            ))
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        diesel::insert_into(chat_members::table)
-            .values(vec![
-                (
-                    chat_members::user_id.eq(id.low()),
-                    chat_members::chat_id.eq(&name),
-                    chat_members::peer_id.eq(id.high()),
-                ),
-                (
-                    chat_members::user_id.eq(id.high()),
-                    chat_members::chat_id.eq(&name),
-                    chat_members::peer_id.eq(id.low()),
-                ),
-            ])
-            .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        Ok(true)
-    })
-    .await
+    let found: Found = EnsureChat {
+        id: &name,
+        low: id.low(),
+        high: id.high(),
+    }
+    .get_result(conn)
+    .await?;
+    Ok(found.found)
 }
 
 /// A row of [`insert_batch`]'s statement: a message this statement stored
@@ -144,9 +177,7 @@ UNION ALL
 SELECT 'blocked', NULL, chat_id, sender_id, NULL, client_msg_id, NULL
 FROM input WHERE n NOT IN (SELECT n FROM allowed)";
 
-/// `INSERT_BATCH` with its arrays, as a query diesel-async prepares once
-/// per connection: a `sql_query` is prepared afresh on every run (a round
-/// trip, a parse and a plan more per batch).
+/// `INSERT_BATCH` with its arrays.
 struct InsertBatch<'a> {
     chat_ids: &'a [&'a str],
     senders: &'a [i64],
@@ -155,14 +186,7 @@ struct InsertBatch<'a> {
     recipients: &'a [i64],
 }
 
-impl diesel::query_builder::QueryId for InsertBatch<'_> {
-    type QueryId = InsertBatch<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl diesel::query_builder::Query for InsertBatch<'_> {
-    type SqlType = diesel::sql_types::Untyped;
-}
+prepared_once!(InsertBatch);
 
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertBatch<'_> {
     fn walk_ast<'b>(
