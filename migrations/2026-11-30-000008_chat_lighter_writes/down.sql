@@ -1,3 +1,5 @@
+ALTER TABLE chat_members SET (fillfactor = 50);
+
 ALTER TABLE chat_messages DROP CONSTRAINT chat_messages_sender_is_member;
 ALTER TABLE chat_messages ADD CONSTRAINT chat_messages_sender_id_fkey
     FOREIGN KEY (sender_id) REFERENCES users (id) ON DELETE CASCADE;

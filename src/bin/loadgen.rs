@@ -5,7 +5,7 @@
 //! ```text
 //! loadgen [--url URL] [--json] [--tokens FILE] <scenario> [options]
 //!   connections --users N --hold SECS [--sources K]   idle authenticated sockets
-//!   chat        --pairs P --rate MSGS_PER_SEC --secs S  paired chatters
+//!   chat        --pairs P --rate MSGS_PER_SEC --secs S [--cold]  paired chatters
 //!   pong        --matches M --secs S [--tick-rate 60]  bots playing at the tick rate
 //!   rest        --users U --concurrency C --secs S    GET /api/users/me + history
 //!   login-storm --pairs P --rate R --logins L --secs S  chat p99, quiet vs storm
@@ -76,10 +76,10 @@ enum Scenario {
         rate: u64,
         #[arg(long, default_value_t = 10)]
         secs: u64,
-        /// Count the conversations' first messages too. Without it, each
-        /// pair exchanges one message before the clock starts (the first
-        /// message of a conversation creates it), and that one is not
-        /// counted.
+        /// Count the conversations' first messages too. Without it, the
+        /// first user of each pair sends the second one message before the
+        /// clock starts (the first message of a conversation creates it),
+        /// and that one is not counted.
         #[arg(long)]
         cold: bool,
     },

@@ -49,8 +49,8 @@ pub struct NewMessage {
 
 /// Creates the conversation and both members' rows, in one statement,
 /// unless either user does not exist (`found` is false then) or they
-/// exist already. The members' rows go in after the conversation's within
-/// the statement, so their foreign key finds it.
+/// exist already. The members' foreign key to the conversation is checked
+/// at the end of the statement, when both inserts are done.
 const ENSURE_CHAT: &str = "\
 WITH pair AS (
     SELECT $1::text AS id, $2::bigint AS low, $3::bigint AS high
